@@ -1,0 +1,1 @@
+"""clin_linker.beam_jobs"""

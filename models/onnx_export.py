@@ -6,7 +6,6 @@ Training-time only: imports torch.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
@@ -47,11 +46,3 @@ def quantize_int8(fp32_path: Path, int8_path: Path) -> Path:
     quantize_dynamic(str(fp32_path), str(int8_path), per_channel=True, weight_type=QuantType.QInt8)
     return int8_path
 
-
-def file_sha256(path: Path) -> str:
-    """Content hash recorded in manifests so an index knows exactly which encoder built it."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

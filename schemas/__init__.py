@@ -1,1 +1,42 @@
-"""clin_linker.schemas"""
+"""clin_linker.schemas: OMOP CDM v5.4 DDL and the JSON Schemas of clin-linker's records.
+
+Files (package data, read with :mod:`importlib.resources` so they work from an installed wheel):
+
+- ``duckdb/omop_cdm_v54.sql``, ``postgresql/omop_cdm_v54.sql``: NOTE, NOTE_NLP, CONCEPT,
+  CONDITION_OCCURRENCE, DRUG_EXPOSURE, PROCEDURE_OCCURRENCE; ``CREATE TABLE IF NOT EXISTS`` so they can
+  run on every start. Deviations from the official DDL are listed at the top of each file.
+- ``note.schema.json``: the input note record (DESIGN section 2).
+- ``dead_letter.schema.json``: the record written for each input that could not be processed.
+"""
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+__all__ = ["DIALECTS", "SCHEMA_NAMES", "ddl", "json_schema"]
+
+DIALECTS: tuple[str, ...] = ("duckdb", "postgresql")
+SCHEMA_NAMES: tuple[str, ...] = ("note", "dead_letter")
+
+_DDL_FILE = "omop_cdm_v54.sql"
+
+
+def ddl(dialect: str = "duckdb") -> str:
+    """Return the OMOP CDM v5.4 DDL script for ``dialect`` ("duckdb" or "postgresql")."""
+    key = str(dialect).strip().lower()
+    if key in ("postgres", "pg"):
+        key = "postgresql"
+    if key not in DIALECTS:
+        raise ValueError(f"unknown SQL dialect {dialect!r}; valid dialects: {', '.join(DIALECTS)}")
+    return resources.files(__name__).joinpath(key).joinpath(_DDL_FILE).read_text(encoding="utf-8")
+
+
+def json_schema(name: str) -> dict:
+    """Return the JSON Schema ``name`` ("note" or "dead_letter") as a dict (a fresh copy per call)."""
+    key = str(name).strip().lower()
+    if key.endswith(".schema.json"):
+        key = key[: -len(".schema.json")]
+    if key not in SCHEMA_NAMES:
+        raise ValueError(f"unknown JSON schema {name!r}; valid names: {', '.join(SCHEMA_NAMES)}")
+    text = resources.files(__name__).joinpath(f"{key}.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)

@@ -1,0 +1,64 @@
+"""DuckDB sink: staged Parquet shards -> OMOP tables, idempotently, from ONE process.
+
+Beam workers never open the database (DuckDB allows one writer process per file, DESIGN §5); they write
+Parquet shards to a staging directory, and :func:`load_into_duckdb` bulk-inserts them afterwards with
+``ON CONFLICT DO NOTHING`` on the primary keys, so a re-run never duplicates rows.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from ..ontologies.store import ConceptStore
+from ..pipeline.omop import concept_rows
+from ..schemas import ddl
+
+NOTE_NLP_COLUMNS = (
+    "note_nlp_id", "note_id", "section_concept_id", "snippet", "offset", "lexical_variant",
+    "note_nlp_concept_id", "note_nlp_source_concept_id", "nlp_system", "nlp_date", "nlp_datetime",
+    "term_exists", "term_temporal", "term_modifiers",
+)
+
+
+def _quoted(columns) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+def load_into_duckdb(database: Path, note_nlp_shards: list[Path], store: ConceptStore) -> dict[str, int]:
+    """Create the CDM tables if needed and insert NOTE_NLP rows + the CONCEPT rows they need.
+
+    Returns the number of rows inserted per table (rows already present are not counted).
+    """
+    database = Path(database)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(database))
+    try:
+        con.execute(ddl("duckdb"))
+        con.execute("begin transaction")  # all rows of a run land, or none do
+        inserted = {"note_nlp": 0, "concept": 0}
+        if note_nlp_shards:
+            files = [str(p) for p in note_nlp_shards]
+            before = con.execute("select count(*) from note_nlp").fetchone()[0]
+            con.execute(
+                f"insert into note_nlp ({_quoted(NOTE_NLP_COLUMNS)}) "
+                f"select {_quoted(NOTE_NLP_COLUMNS)} from read_parquet(?) on conflict do nothing",
+                [files],
+            )
+            inserted["note_nlp"] = con.execute("select count(*) from note_nlp").fetchone()[0] - before
+            ids = [r[0] for r in con.execute(
+                "select distinct note_nlp_source_concept_id from read_parquet(?)", [files]).fetchall()]
+            rows = concept_rows(ids, store)
+            if rows:
+                table = pa.Table.from_pylist(rows)
+                con.register("new_concepts", table)
+                before = con.execute("select count(*) from concept").fetchone()[0]
+                con.execute(f"insert into concept ({_quoted(table.column_names)}) "
+                            f"select {_quoted(table.column_names)} from new_concepts on conflict do nothing")
+                con.unregister("new_concepts")
+                inserted["concept"] = con.execute("select count(*) from concept").fetchone()[0] - before
+        con.execute("commit")
+        return inserted
+    finally:
+        con.close()

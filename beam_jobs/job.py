@@ -1,0 +1,240 @@
+"""The batch job: notes files -> validated notes -> RunInference(spaCy pipeline) -> OMOP tables.
+
+Thin on purpose: reading, validation, de-duplication, batching, dead-letters and the sink live here;
+linking is whatever :class:`~.model_handler.SpacyNoteModelHandler` loads (the shipped spaCy pipeline).
+Workers write Parquet/JSONL shards to a staging directory; the main process loads them into DuckDB once
+the pipeline has finished, then checks that read = coded + dead-lettered.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import apache_beam as beam
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import RunInference
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from ..ontologies.index import store_dir_of
+from ..ontologies.store import ConceptStore
+from ..pipeline.resources import resolve_index_dir
+from .duckdb_sink import NOTE_NLP_COLUMNS, load_into_duckdb
+from .model_handler import NoteResult, SpacyNoteModelHandler
+from .notes import Note, dead_letter, read_records, validate
+
+NAMESPACE = "clin_linker"
+_NOTE_NLP_SCHEMA = pa.schema(
+    [
+        ("note_nlp_id", pa.int64()), ("note_id", pa.int64()), ("section_concept_id", pa.int32()),
+        ("snippet", pa.string()), ("offset", pa.string()), ("lexical_variant", pa.string()),
+        ("note_nlp_concept_id", pa.int32()), ("note_nlp_source_concept_id", pa.int32()),
+        ("nlp_system", pa.string()), ("nlp_date", pa.date32()), ("nlp_datetime", pa.timestamp("us")),
+        ("term_exists", pa.string()), ("term_temporal", pa.string()), ("term_modifiers", pa.string()),
+    ]
+)
+assert tuple(_NOTE_NLP_SCHEMA.names) == NOTE_NLP_COLUMNS
+
+
+class ReadNotes(beam.DoFn):
+    """Path -> raw records; counts every record so the job can prove nothing was lost."""
+
+    def __init__(self, fmt: str):
+        self.fmt = fmt
+        self.read = Metrics.counter(NAMESPACE, "records_read")
+
+    def process(self, path: str):
+        for raw in read_records(path, self.fmt):
+            self.read.inc()
+            yield raw
+
+
+def _split_valid(raw):
+    checked = validate(raw)
+    if isinstance(checked, Note):
+        yield checked
+    else:
+        yield beam.pvalue.TaggedOutput("dead", checked)
+
+
+def _first_of_duplicates(item):
+    """Keep the earliest occurrence (file, line) of a note_id; the others are dead letters."""
+    note_id, notes = item
+    ordered = sorted(notes, key=lambda n: (n.source, n.position))
+    yield ordered[0]
+    for dup in ordered[1:]:
+        first = ordered[0]
+        yield beam.pvalue.TaggedOutput("dead", dead_letter(
+            dup.source, dup.position, {"note_id": note_id, **dup.fields}, "duplicate_note_id",
+            f"{dup.source}:{dup.position}: note_id {note_id} was already read at {first.source}:{first.position}; "
+            "note_id must be unique (this copy was not processed)"))
+
+
+def _split_results(result: NoteResult):
+    if result.error is None:
+        yield result
+    else:
+        yield beam.pvalue.TaggedOutput("dead", dead_letter(
+            result.source, result.position, {"note_id": result.note_id}, "pipeline_error",
+            f"{result.source}:{result.position}: note {result.note_id} failed in the pipeline ({result.error}); "
+            "the rest of its batch was coded"))
+
+
+class WriteCodedShard(beam.DoFn):
+    """One batch of coded notes -> a Parquet shard of NOTE_NLP rows + a JSONL list of the coded note ids."""
+
+    def __init__(self, staging: str):
+        self.staging = staging
+
+    def process(self, batch: list[NoteResult]):
+        name = uuid.uuid4().hex
+        rows = [row for result in batch for row in result.rows]
+        if rows:
+            pq.write_table(pa.Table.from_pylist(rows, schema=_NOTE_NLP_SCHEMA),
+                           Path(self.staging) / f"note_nlp-{name}.parquet")
+        with open(Path(self.staging) / f"coded-{name}.jsonl", "w") as f:
+            for result in batch:
+                f.write(json.dumps({"note_id": result.note_id, "mentions": len(result.rows)}) + "\n")
+        yield len(batch)
+
+
+class WriteDeadShard(beam.DoFn):
+    def __init__(self, staging: str):
+        self.staging = staging
+
+    def process(self, batch: list[dict]):
+        with open(Path(self.staging) / f"dead-{uuid.uuid4().hex}.jsonl", "w") as f:
+            for record in batch:
+                f.write(json.dumps(record, default=str) + "\n")
+        yield len(batch)
+
+
+@dataclass
+class JobSummary:
+    read: int
+    coded: int
+    dead_lettered: int
+    dead_reasons: dict[str, int]
+    rows_written: dict[str, int]
+    mentions_by_label: dict[str, int]
+    linked: int
+    nil: int
+    top_codes: list[tuple[str, int]]
+    output: str
+    dead_letter_file: str
+    notes_without_mentions: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def balanced(self) -> bool:
+        return self.read == self.coded + self.dead_lettered
+
+
+def build_beam_pipeline(p: beam.Pipeline, notes: list[str], fmt: str, handler: SpacyNoteModelHandler,
+                        staging: str, batch_size: int) -> None:
+    raw = p | "Paths" >> beam.Create(notes) | "Read" >> beam.ParDo(ReadNotes(fmt))
+    checked = raw | "Validate" >> beam.FlatMap(_split_valid).with_outputs("dead", main="notes")
+    unique = (
+        checked.notes
+        | "KeyById" >> beam.Map(lambda n: (n.note_id, n))
+        | "GroupById" >> beam.GroupByKey()
+        | "Dedupe" >> beam.FlatMap(_first_of_duplicates).with_outputs("dead", main="notes")
+    )
+    results = (
+        unique.notes
+        | "Link" >> RunInference(handler)
+        | "SplitErrors" >> beam.FlatMap(_split_results).with_outputs("dead", main="coded")
+    )
+    (results.coded
+     | "BatchCoded" >> beam.BatchElements(min_batch_size=batch_size, max_batch_size=batch_size * 8)
+     | "WriteCoded" >> beam.ParDo(WriteCodedShard(staging)))
+    ((checked.dead, unique.dead, results.dead)
+     | "AllDead" >> beam.Flatten()
+     | "BatchDead" >> beam.BatchElements(min_batch_size=64, max_batch_size=1024)
+     | "WriteDead" >> beam.ParDo(WriteDeadShard(staging)))
+
+
+def _jsonl_rows(paths: list[Path]) -> list[dict]:
+    return [json.loads(line) for path in paths for line in path.read_text().splitlines() if line]
+
+
+def run_job(
+    notes: list[str | Path],
+    output: Path,
+    dead_letter_file: Path | None = None,
+    fmt: str = "auto",
+    index_dir: str = "",
+    linker_config: dict | None = None,
+    beam_args: list[str] | None = None,
+    batch_size: int = 32,
+) -> JobSummary:
+    """Run the job end to end and return its summary (nothing is printed here)."""
+    output = Path(output)
+    dead_letter_file = Path(dead_letter_file or output.with_name(output.name + ".dead_letter.jsonl"))
+    paths = [str(Path(n).resolve()) for n in notes]
+    for path in paths:
+        if not Path(path).exists():
+            raise FileNotFoundError(f"notes file {path} does not exist")
+    # resolve (and if needed build) the index once, here, so workers only load it
+    index = resolve_index_dir(index_dir)
+    run_at = dt.datetime.now().replace(microsecond=0)
+    handler = SpacyNoteModelHandler({"index_dir": str(index), **(linker_config or {})}, run_at,
+                                    min_batch_size=min(8, batch_size), max_batch_size=batch_size)
+    staging = output.parent / f".{output.name}.staging-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    try:
+        options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
+        p = beam.Pipeline(options=options)
+        build_beam_pipeline(p, paths, fmt, handler, str(staging), batch_size)
+        result = p.run()
+        result.wait_until_finish()
+        read = sum(c.committed for c in result.metrics().query(
+            beam.metrics.MetricsFilter().with_namespace(NAMESPACE).with_name("records_read"))["counters"])
+
+        coded = _jsonl_rows(sorted(staging.glob("coded-*.jsonl")))
+        dead = _jsonl_rows(sorted(staging.glob("dead-*.jsonl")))
+        dead.sort(key=lambda d: (d["source"], d["position"] or 0))
+        dead_letter_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(dead_letter_file, "w") as f:
+            for record in dead:
+                f.write(json.dumps(record) + "\n")
+        shards = sorted(staging.glob("note_nlp-*.parquet"))
+        store = ConceptStore(store_dir_of(index))
+        written = load_into_duckdb(output, shards, store)
+        summary = _summarize(shards, store)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return JobSummary(
+        read=read, coded=len(coded), dead_lettered=len(dead),
+        dead_reasons=dict(Counter(d["reason_code"] for d in dead)),
+        rows_written=written, output=str(output), dead_letter_file=str(dead_letter_file),
+        notes_without_mentions=sum(1 for c in coded if c["mentions"] == 0), **summary,
+    )
+
+
+def _summarize(shards: list[Path], store: ConceptStore) -> dict:
+    if not shards:
+        return {"mentions_by_label": {}, "linked": 0, "nil": 0, "top_codes": []}
+    con = duckdb.connect()
+    files = [str(s) for s in shards]
+    labels = con.execute(
+        "select regexp_extract(term_modifiers, 'label=([A-Z_]+)', 1) l, count(*) from read_parquet(?) "
+        "group by l order by 2 desc", [files]).fetchall()
+    codes = con.execute(
+        "select regexp_extract(term_modifiers, 'code=([^,]+)', 1) c, count(*) n from read_parquet(?) "
+        "group by c order by n desc, c", [files]).fetchall()
+    con.close()
+    nil = sum(n for c, n in codes if c == "NIL")
+    linked = [(c, n) for c, n in codes if c != "NIL"]
+    return {
+        "mentions_by_label": dict(labels),
+        "linked": sum(n for _, n in linked),
+        "nil": nil,
+        "top_codes": [(f"{c} {store[c].concept_name}"[:80], n) for c, n in linked[:10]],
+    }

@@ -1,0 +1,80 @@
+"""Beam ``ModelHandler`` that runs the shipped spaCy pipeline: the Beam job's only link to linking.
+
+``load_model`` builds the same pipeline ``nlp.add_pipe("clin_linker")`` gives (pipeline.build), once per
+worker process (RunInference shares it across bundles). ``run_inference`` sends a whole batch through
+``nlp.pipe`` so the encoder sees many mentions per call; a note that makes the pipeline fail is retried
+alone and comes back as an error result instead of taking its batch down.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apache_beam.ml.inference.base import ModelHandler
+from spacy.language import Language
+
+from ..pipeline.build import build_pipeline, linker_of
+from ..pipeline.omop import note_nlp_rows, nlp_system
+from .notes import Note
+
+
+def _describe(error: Exception) -> str:
+    """Exception type and where it was raised, but not its message: messages can quote note text."""
+    frame = traceback.extract_tb(error.__traceback__)[-1]
+    return f"{type(error).__name__} raised at {Path(frame.filename).name}:{frame.lineno}"
+
+
+@dataclass
+class NoteResult:
+    note_id: int
+    source: str
+    position: int
+    rows: list[dict] = field(default_factory=list)
+    error: str | None = None
+
+
+class SpacyNoteModelHandler(ModelHandler[Note, NoteResult, Language]):
+    def __init__(self, linker_config: dict, run_at: dt.datetime, min_batch_size: int = 8, max_batch_size: int = 64):
+        super().__init__()
+        self.linker_config = dict(linker_config)
+        self.run_at = run_at
+        self._batching = {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}
+
+    def load_model(self) -> Language:
+        return build_pipeline(**self.linker_config)
+
+    def _process(self, notes: Sequence[Note], nlp: Language) -> list[NoteResult]:
+        linker = linker_of(nlp)
+        system = nlp_system(linker.system_id)
+        results = []
+        for doc, note in nlp.pipe(((n.note_text, n) for n in notes), as_tuples=True):
+            rows = note_nlp_rows(doc, note.note_id, linker.resources.store, system, self.run_at)
+            results.append(NoteResult(note.note_id, note.source, note.position, rows))
+        return results
+
+    def run_inference(
+        self, batch: Sequence[Note], model: Language, inference_args: dict[str, Any] | None = None
+    ) -> Iterable[NoteResult]:
+        try:
+            return self._process(batch, model)
+        except Exception:  # isolate the note(s) at fault; the others still get coded
+            results = []
+            for note in batch:
+                try:
+                    results.extend(self._process([note], model))
+                except Exception as e:  # noqa: BLE001 - reported per note in the dead letter
+                    results.append(NoteResult(note.note_id, note.source, note.position, error=_describe(e)))
+            return results
+
+    def batch_elements_kwargs(self) -> dict[str, int]:
+        return dict(self._batching)
+
+    def get_num_bytes(self, batch: Sequence[Note]) -> int:
+        return sum(len(n.note_text) for n in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "clin_linker"

@@ -1,0 +1,69 @@
+"""``clin-linker vocab build`` and ``clin-linker index build``."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .sources import DEFAULT_SOURCES, SOURCES
+
+
+def _vocab_build(args: argparse.Namespace) -> int:
+    from .sources import load_sources
+    from .store import build_store
+
+    manifest = build_store(load_sources(args.source or list(DEFAULT_SOURCES)), Path(args.out))
+    print(json.dumps(manifest["counts"], indent=2))
+    print(f"concept store written to {args.out} (version {manifest['store_version']})")
+    return 0
+
+
+def _index_build(args: argparse.Namespace) -> int:
+    from .default_index import DEFAULT_ENCODER_DIR, ensure_default_index
+    from .index import HnswParams, build_index
+
+    if args.default:
+        print(f"default index: {ensure_default_index(force=args.force)}")
+        return 0
+    if not args.store or not args.out:
+        raise ValueError("give --store and --out (or --default for the embedded default index)")
+    params = HnswParams(M=args.M, ef_construction=args.ef_construction, ef_search=args.ef_search)
+    manifest = build_index(Path(args.store), Path(args.encoder or DEFAULT_ENCODER_DIR), Path(args.out), params,
+                           threads=args.threads or None)
+    print(json.dumps({k: manifest[k] for k in ("counts", "encoder", "hnsw", "timing_s")}, indent=2))
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    vocab = commands.add_parser("vocab", help="build a concept store from vocabulary sources")
+    vocab_sub = vocab.add_subparsers(dest="vocab_command", metavar="ACTION", required=True)
+    build = vocab_sub.add_parser(
+        "build",
+        help="read vocabulary sources into one normalized concept store",
+        description="Read vocabulary sources into one concept store (Parquet tables + manifest). "
+        f"Source kinds: {', '.join(SOURCES)}. A source is KIND (packaged data: icd10cm, hpo), "
+        "KIND=PATH (athena=DIR, snomed-rf2=DIR, icf-claml=FILE.xml) or custom:VOCAB_ID=FILE.csv|.jsonl.",
+    )
+    build.add_argument("--source", action="append", metavar="SPEC",
+                       help=f"a vocabulary source; repeat for several (default: {' '.join(DEFAULT_SOURCES)})")
+    build.add_argument("--out", required=True, help="directory to write the store to")
+    build.set_defaults(handler=_vocab_build)
+
+    index = commands.add_parser("index", help="build the hnswlib retrieval index of a concept store")
+    index_sub = index.add_subparsers(dest="index_command", metavar="ACTION", required=True)
+    ib = index_sub.add_parser(
+        "build", help="embed every name of a store and build a cosine hnsw index",
+        description="Embed every name of a concept store with the ONNX encoder and build an hnswlib cosine "
+        "index; the manifest records the encoder id + hash, the store version, counts and hnsw parameters.",
+    )
+    ib.add_argument("--store", help="concept store directory (from `clin-linker vocab build`)")
+    ib.add_argument("--out", help="index directory to write")
+    ib.add_argument("--encoder", help="encoder artifact directory (default: the shipped encoder)")
+    ib.add_argument("--default", action="store_true",
+                    help="build (or reuse) the embedded default index in $CLIN_LINKER_HOME instead")
+    ib.add_argument("--force", action="store_true", help="with --default: rebuild even if current")
+    ib.add_argument("--M", type=int, default=32, help="hnsw graph degree (default 32)")
+    ib.add_argument("--ef-construction", type=int, default=200, help="hnsw build beam (default 200)")
+    ib.add_argument("--ef-search", type=int, default=128, help="hnsw query beam stored in the manifest (default 128)")
+    ib.add_argument("--threads", type=int, default=0, help="threads for embedding/indexing (default: all cores)")
+    ib.set_defaults(handler=_index_build)

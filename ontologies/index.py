@@ -1,0 +1,151 @@
+"""The retrieval index: every name of a concept store embedded by the encoder, in an hnswlib index.
+
+An index directory holds ``names.hnsw`` (cosine space), ``labels.parquet`` (hnsw label -> concept_key,
+name) and ``manifest.json`` (encoder id + hash, store version, counts, hnsw parameters). The manifest
+is what :func:`index_is_current` compares, so a new encoder or store triggers a rebuild.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import hnswlib
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..models.encoder_runtime import OnnxSentenceEncoder
+from .store import ConceptStore
+
+INDEX_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class HnswParams:
+    """hnswlib build/query settings; ef_search trades speed for recall at query time."""
+
+    M: int = 32
+    ef_construction: int = 200
+    ef_search: int = 128
+
+
+def build_index(
+    store_dir: Path, encoder_dir: Path, out_dir: Path, params: HnswParams = HnswParams(), threads: int | None = None
+) -> dict:
+    """Embed every name of the store and write an index directory; returns its manifest."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store = ConceptStore(store_dir)
+    encoder = OnnxSentenceEncoder(encoder_dir, threads=threads)
+    names = store.names()
+    keys = names.column("concept_key").to_pylist()
+    texts = names.column("name").to_pylist()
+    started = time.perf_counter()
+    vectors = encoder.encode(texts, progress="embedding names")
+    embed_s = time.perf_counter() - started
+
+    index = hnswlib.Index(space="cosine", dim=encoder.dimension)
+    index.init_index(max_elements=max(len(texts), 1), ef_construction=params.ef_construction, M=params.M,
+                     random_seed=100)
+    if threads:
+        index.set_num_threads(threads)
+    started = time.perf_counter()
+    print(f"building hnsw index over {len(texts):,} names ...", flush=True)
+    index.add_items(vectors, np.arange(len(texts)))
+    build_s = time.perf_counter() - started
+
+    index.save_index(str(out_dir / "names.hnsw"))
+    pq.write_table(pa.table({"concept_key": keys, "name": texts}), out_dir / "labels.parquet")
+    manifest = {
+        "format": INDEX_FORMAT,
+        "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        # relative to the index directory, so a home directory can be moved or mounted elsewhere
+        "store_dir": os.path.relpath(Path(store_dir).resolve(), out_dir.resolve()),
+        "store_version": store.version,
+        "encoder": {"model_id": encoder.info.model_id, "sha256": encoder.info.sha256,
+                    "dir": str(encoder.info.directory.resolve())},
+        "counts": {"names": len(texts), "concepts": len(store)},
+        "hnsw": {"space": "cosine", "dim": encoder.dimension, "M": params.M,
+                 "ef_construction": params.ef_construction, "ef_search": params.ef_search},
+        "timing_s": {"embed": round(embed_s, 1), "hnsw_build": round(build_s, 1)},
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def read_manifest(index_dir: Path) -> dict:
+    path = Path(index_dir) / "manifest.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{index_dir} is not a clin-linker index (no manifest.json); "
+                                "build one with `clin-linker index build`")
+    return json.loads(path.read_text())
+
+
+def store_dir_of(index_dir: Path) -> Path:
+    """The concept store an index was built from (its manifest keeps the path relative to the index)."""
+    return (Path(index_dir) / read_manifest(index_dir)["store_dir"]).resolve()
+
+
+def encoder_dir_of(index_dir: Path) -> Path:
+    """The encoder an index was built with: queries must be embedded by the very same model.
+
+    The recorded directory is used when it still holds that encoder (same hash); otherwise the shipped
+    artifacts are searched by hash, so an index survives a re-install of the package.
+    """
+    from ..models.artifacts import ARTIFACTS_DIR, read_artifact
+
+    wanted = read_manifest(index_dir)["encoder"]
+    recorded = Path(wanted["dir"])
+    candidates = [recorded] + sorted(p.parent for p in ARTIFACTS_DIR.glob("*/artifact.json"))
+    for directory in candidates:
+        if (directory / "artifact.json").exists() and read_artifact(directory).sha256 == wanted["sha256"]:
+            return directory
+    raise FileNotFoundError(
+        f"index {index_dir} was built with encoder {wanted['model_id']} (sha256 {wanted['sha256'][:12]}), "
+        "which is not installed here; rebuild the index with `clin-linker index build`"
+    )
+
+
+def index_is_current(index_dir: Path, store_dir: Path, encoder_dir: Path) -> bool:
+    """True when ``index_dir`` was built from exactly this store content and this encoder file."""
+    from ..models.artifacts import read_artifact
+
+    try:
+        manifest = read_manifest(index_dir)
+        store_version = ConceptStore(store_dir).version
+    except (FileNotFoundError, ValueError):
+        return False
+    return (
+        manifest.get("format") == INDEX_FORMAT
+        and manifest["store_version"] == store_version
+        and manifest["encoder"]["sha256"] == read_artifact(encoder_dir).sha256
+    )
+
+
+class NameIndex:
+    """A loaded index: nearest names of a query vector, with their concept keys."""
+
+    def __init__(self, index_dir: Path):
+        self.directory = Path(index_dir)
+        self.manifest = read_manifest(self.directory)
+        hnsw = self.manifest["hnsw"]
+        self.index = hnswlib.Index(space=hnsw["space"], dim=hnsw["dim"])
+        self.index.load_index(str(self.directory / "names.hnsw"))
+        self.index.set_ef(hnsw["ef_search"])
+        labels = pq.read_table(self.directory / "labels.parquet")
+        self.concept_keys: list[str] = labels.column("concept_key").to_pylist()
+        self.names: list[str] = labels.column("name").to_pylist()
+
+    def __len__(self) -> int:
+        return len(self.concept_keys)
+
+    def query(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return (labels, cosine similarities), each (n, k'), k' = min(k, size), best first."""
+        k = min(k, len(self))
+        self.index.set_ef(max(self.manifest["hnsw"]["ef_search"], k))
+        labels, distances = self.index.knn_query(vectors, k=k)
+        return labels, 1.0 - distances

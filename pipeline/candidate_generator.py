@@ -1,0 +1,63 @@
+"""Candidate generator (scispaCy's middle layer): mention text -> top-k concepts with scores.
+
+Dense retrieval with the ONNX bi-encoder over the hnswlib name index, aggregated to concepts (a
+concept's score is its best name's cosine), plus exact-name evidence: a concept one of whose names
+normalises to the mention text scores 1.0, so a verbatim vocabulary name is never out-ranked by a
+near neighbour.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..models.encoder_runtime import OnnxSentenceEncoder
+from ..ontologies.index import NameIndex
+from .normalize import normalize
+
+EXACT_SCORE = 1.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    concept_key: str
+    score: float
+    exact: bool = False
+
+
+class CandidateGenerator:
+    def __init__(
+        self,
+        index: NameIndex,
+        encoder: OnnxSentenceEncoder,
+        exact_lookup: dict[str, tuple[str, ...]],
+        names_per_concept: int = 8,
+    ):
+        self.index = index
+        self.encoder = encoder
+        self.exact_lookup = exact_lookup
+        self.names_per_concept = names_per_concept
+
+    def __call__(self, mentions: Sequence[str], k: int) -> list[list[Candidate]]:
+        """Top-``k`` candidates for each mention text, best first (one batched encoder + index call)."""
+        if not mentions:
+            return []
+        unique = list(dict.fromkeys(mentions))
+        vectors = self.encoder.encode(unique)
+        labels, sims = self.index.query(vectors, k=k * self.names_per_concept)
+        by_text: dict[str, list[Candidate]] = {}
+        for text, row_labels, row_sims in zip(unique, labels, sims):
+            best: dict[str, float] = {}
+            for label, sim in zip(row_labels, row_sims):
+                key = self.index.concept_keys[label]
+                if sim > best.get(key, -1.0):
+                    best[key] = float(sim)
+            exact = set(self.exact_lookup.get(normalize(text), ()))
+            ranked = sorted(
+                best.keys() | exact,
+                key=lambda c: (c in exact, best.get(c, 0.0), c),
+                reverse=True,
+            )[:k]
+            by_text[text] = [
+                Candidate(c, EXACT_SCORE if c in exact else round(best[c], 4), c in exact) for c in ranked
+            ]
+        return [by_text[m] for m in mentions]

@@ -1,0 +1,43 @@
+"""``clin-linker``: one command, a sub-command per job. Each folder contributes its own sub-commands
+(ontologies: vocab/index; beam_jobs: run; models: model), registered here.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ..beam_jobs import cli as beam_cli
+    from ..models import cli as models_cli
+    from ..ontologies import cli as ontologies_cli
+
+    parser = argparse.ArgumentParser(
+        prog="clin-linker",
+        description="Clinical notes -> coded OMOP CDM records (NOTE_NLP), fully offline.",
+        epilog="Run `clin-linker COMMAND --help` for the options of each command.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details (never note text)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    beam_cli.register(commands)
+    ontologies_cli.register(commands)
+    models_cli.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.handler(args) or 0)
+    except (FileNotFoundError, ValueError) as e:  # user errors: say what and what to do, no traceback
+        print(f"clin-linker {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Doc/Span extensions every clin-linker component reads or writes (DESIGN §2 "Coded span").
+
+Registered idempotently on import so that any component module can rely on them.
+"""
+from __future__ import annotations
+
+from spacy.tokens import Doc, Span
+
+#: ConText-style assertion flags (medspaCy names); False until a context component sets them.
+CONTEXT_FLAGS = ("is_negated", "is_uncertain", "is_historical", "is_family", "is_hypothetical")
+
+_SPAN_DEFAULTS: dict[str, object] = {
+    "candidates": None,  # list[tuple[concept_key, score]], best first; None = not linked yet
+    "concept": None,  # chosen concept_key, or None (NIL)
+    "score": None,  # score of the chosen concept (or of the best candidate when NIL)
+    "section": None,  # section title the span is in
+    "detector": None,  # which component found the mention ("dictionary", "ner")
+    **{flag: False for flag in CONTEXT_FLAGS},
+}
+
+
+def register_extensions() -> None:
+    for name, default in _SPAN_DEFAULTS.items():
+        if not Span.has_extension(name):
+            Span.set_extension(name, default=default)
+    if not Doc.has_extension("note_id"):
+        Doc.set_extension("note_id", default=None)
+
+
+register_extensions()

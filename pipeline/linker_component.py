@@ -1,0 +1,100 @@
+"""The ``clin_linker`` spaCy component: the thin wrapper layer of the linker (as in scispaCy).
+
+It (optionally) detects mentions with the dictionary matcher, asks the candidate generator for the
+top-k concepts of every mention in a batch at once, and sets the Span extensions of DESIGN §2.
+Below ``threshold`` the mention is NIL: ``span._.concept`` is None but its candidates are kept.
+"""
+# no `from __future__ import annotations`: spaCy validates factory signatures at run time
+
+from collections.abc import Iterable, Iterator
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans, minibatch
+
+from . import extensions  # noqa: F401  (registers the Span/Doc extensions)
+from .resources import LinkerResources, load_resources
+
+DETECTORS = ("dictionary", "none")
+
+
+class ClinLinker:
+    def __init__(
+        self,
+        nlp: Language,
+        name: str,
+        index_dir: str,
+        k: int,
+        threshold: float,
+        detector: str,
+        threads: int,
+        batch_size: int,
+    ):
+        if detector not in DETECTORS:
+            raise ValueError(f"clin_linker: detector {detector!r} is not one of {DETECTORS}")
+        if k < 1:
+            raise ValueError(f"clin_linker: k must be >= 1, got {k}")
+        self.name = name
+        self.index_dir = index_dir
+        self.k = k
+        self.threshold = threshold
+        self.detector = detector
+        self.batch_size = batch_size
+        self.resources: LinkerResources = load_resources(index_dir or None, threads)
+
+    @property
+    def system_id(self) -> str:
+        """Model ids that go into NOTE_NLP.nlp_system."""
+        return f"enc={self.resources.encoder_id} store={self.resources.store.version}"
+
+    def _detect(self, doc: Doc) -> None:
+        if self.detector != "dictionary":
+            return
+        found = []
+        for match in self.resources.matcher.find(doc.text):
+            span = doc.char_span(match.start_char, match.end_char, label=match.label, alignment_mode="expand")
+            if span is not None:
+                span._.detector = "dictionary"
+                found.append(span)
+        # mentions from an upstream detector (e.g. NER) win over overlapping dictionary matches
+        kept = [s for s in found if not any(s.start < e.end and e.start < s.end for e in doc.ents)]
+        doc.ents = filter_spans(list(doc.ents) + kept)
+
+    def _link(self, docs: list[Doc]) -> None:
+        spans: list[Span] = [span for doc in docs for span in doc.ents]
+        results = self.resources.candidates([s.text for s in spans], k=self.k)
+        for span, candidates in zip(spans, results):
+            span._.candidates = [(c.concept_key, c.score) for c in candidates]
+            best = candidates[0] if candidates else None
+            span._.score = best.score if best else None
+            span._.concept = best.concept_key if best and best.score >= self.threshold else None
+
+    def __call__(self, doc: Doc) -> Doc:
+        self._detect(doc)
+        self._link([doc])
+        return doc
+
+    def pipe(self, stream: Iterable[Doc], batch_size: int | None = None) -> Iterator[Doc]:
+        for batch in minibatch(stream, size=batch_size or self.batch_size):
+            for doc in batch:
+                self._detect(doc)
+            self._link(batch)
+            yield from batch
+
+
+@Language.factory(
+    "clin_linker",
+    default_config={
+        "index_dir": "",
+        "k": 5,
+        "threshold": 0.75,
+        "detector": "dictionary",
+        "threads": 0,
+        "batch_size": 64,
+    },
+)
+def make_clin_linker(
+    nlp: Language, name: str, index_dir: str, k: int, threshold: float, detector: str, threads: int, batch_size: int
+) -> ClinLinker:
+    """``index_dir`` "" = the embedded default index (ICD-10-CM + HPO), built on first use."""
+    return ClinLinker(nlp, name, index_dir, k, threshold, detector, threads, batch_size)

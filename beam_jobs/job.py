@@ -64,10 +64,11 @@ def _split_valid(raw):
         yield beam.pvalue.TaggedOutput("dead", checked)
 
 
-def _first_of_duplicates(item):
-    """Keep the earliest occurrence (file, line) of a note_id; the others are dead letters."""
+def _first_of_duplicates(item, file_order: dict[str, int]):
+    """Keep the earliest occurrence of a note_id (files in the order given, then line); the others are
+    dead letters."""
     note_id, notes = item
-    ordered = sorted(notes, key=lambda n: (n.source, n.position))
+    ordered = sorted(notes, key=lambda n: (file_order[n.source], n.position))
     yield ordered[0]
     for dup in ordered[1:]:
         first = ordered[0]
@@ -144,7 +145,8 @@ def build_beam_pipeline(p: beam.Pipeline, notes: list[str], fmt: str, handler: S
         checked.notes
         | "KeyById" >> beam.Map(lambda n: (n.note_id, n))
         | "GroupById" >> beam.GroupByKey()
-        | "Dedupe" >> beam.FlatMap(_first_of_duplicates).with_outputs("dead", main="notes")
+        | "Dedupe" >> beam.FlatMap(_first_of_duplicates, {path: i for i, path in enumerate(notes)})
+        .with_outputs("dead", main="notes")
     )
     results = (
         unique.notes

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..models.encoder_runtime import OnnxSentenceEncoder
 from ..ontologies.index import NameIndex
 from .normalize import normalize
@@ -31,18 +33,36 @@ class CandidateGenerator:
         encoder: OnnxSentenceEncoder,
         exact_lookup: dict[str, tuple[str, ...]],
         names_per_concept: int = 8,
+        memo_size: int = 200_000,
     ):
         self.index = index
         self.encoder = encoder
         self.exact_lookup = exact_lookup
         self.names_per_concept = names_per_concept
+        self.memo_size = memo_size
+        self._memo: dict[str, np.ndarray] = {}
+
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        """Mention vectors, one text per encoder call, memoised per process.
+
+        One text per call on purpose: dynamic int8 quantisation scales activations over the whole
+        batch, so a batched mention's vector (and its top concept in a near-tie) would depend on which
+        other mentions shared its batch, and a re-run of the same note could write different rows.
+        The memo keeps repeated mentions ("hypertension", "CHF") free.
+        """
+        missing = [t for t in texts if t not in self._memo]
+        if len(self._memo) + len(missing) > self.memo_size:
+            self._memo.clear()
+        for text in missing:
+            self._memo[text] = self.encoder.encode([text])[0]
+        return np.stack([self._memo[t] for t in texts])
 
     def __call__(self, mentions: Sequence[str], k: int) -> list[list[Candidate]]:
         """Top-``k`` candidates for each mention text, best first (one batched encoder + index call)."""
         if not mentions:
             return []
         unique = list(dict.fromkeys(mentions))
-        vectors = self.encoder.encode(unique)
+        vectors = self._vectors(unique)
         labels, sims = self.index.query(vectors, k=k * self.names_per_concept)
         by_text: dict[str, list[Candidate]] = {}
         for text, row_labels, row_sims in zip(unique, labels, sims):

@@ -1,0 +1,37 @@
+"""Shared fixtures. The embedded default index is built once (into $CLIN_LINKER_HOME, or the user cache
+when unset) and reused: it is the same artifact README command 1 builds."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def default_index() -> Path:
+    from clin_linker.ontologies.default_index import ensure_default_index
+
+    return ensure_default_index()
+
+
+@pytest.fixture(scope="session")
+def nlp(default_index):
+    from clin_linker.pipeline.build import build_pipeline
+
+    return build_pipeline(str(default_index))
+
+
+@pytest.fixture(scope="session")
+def small_index(tmp_path_factory) -> Path:
+    """A store + index over the hand-written custom vocabulary fixture, built with the real encoder."""
+    from clin_linker.ontologies.default_index import DEFAULT_ENCODER_DIR
+    from clin_linker.ontologies.index import build_index
+    from clin_linker.ontologies.sources import load_sources
+    from clin_linker.ontologies.store import build_store
+
+    root = tmp_path_factory.mktemp("small")
+    build_store(load_sources([f"custom:SITE={FIXTURES / 'custom' / 'site_problems.csv'}"]), root / "store")
+    build_index(root / "store", DEFAULT_ENCODER_DIR, root / "index")
+    return root / "index"

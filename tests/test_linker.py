@@ -1,0 +1,112 @@
+"""The clin_linker component on the real default index and the real int8 encoder."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from clin_linker.pipeline.build import build_pipeline
+
+
+def _ents(doc):
+    return {e.text: e for e in doc.ents}
+
+
+def test_diabetes_and_hypertension_get_e11_and_i10_in_top5(nlp):
+    doc = nlp("Patient with type 2 diabetes mellitus and essential hypertension.")
+    tops = [key for e in doc.ents for key, _ in e._.candidates[:5]]
+    assert any(k.startswith("ICD10CM:E11") for k in tops), tops
+    assert "ICD10CM:I10" in tops, tops
+    ents = _ents(doc)
+    assert ents["type 2 diabetes mellitus"].label_ == "CONDITION"
+    assert ents["essential hypertension"]._.concept == "ICD10CM:I10"
+
+
+def test_layperson_heart_attack_links_to_myocardial_infarction(nlp):
+    doc = nlp("He had a heart attack in 2019.")
+    span = _ents(doc)["heart attack"]
+    store = nlp.get_pipe("clin_linker").resources.store
+    assert "myocardial infarction" in store[span._.concept].concept_name.lower()
+
+
+def test_candidates_are_sorted_and_scored(nlp):
+    doc = nlp("Denies chest pain. Difficulty walking up stairs.")
+    for span in doc.ents:
+        scores = [s for _, s in span._.candidates]
+        assert scores == sorted(scores, reverse=True)
+        assert 1 <= len(scores) <= 5
+        assert span._.score == scores[0]
+
+
+def test_threshold_above_every_score_makes_mentions_nil_but_keeps_candidates(default_index):
+    strict = build_pipeline(str(default_index), threshold=1.01)
+    doc = strict("Patient with essential hypertension.")
+    assert doc.ents
+    for span in doc.ents:
+        assert span._.concept is None and span._.candidates
+
+
+def test_pipe_batches_give_the_same_result_as_single_calls(nlp):
+    texts = ["Essential hypertension.", "History of asthma and gout.", "No evidence of pneumonia."]
+    batched = [[(e.text, e._.concept) for e in d.ents] for d in nlp.pipe(texts, batch_size=3)]
+    single = [[(e.text, e._.concept) for e in nlp(t).ents] for t in texts]
+    assert batched == single
+
+
+def test_bad_config_is_refused_with_a_clear_message(default_index):
+    with pytest.raises(ValueError, match="detector"):
+        build_pipeline(str(default_index), detector="magic")
+
+
+def _run(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def test_entry_point_and_disk_round_trip_in_a_fresh_process(default_index, tmp_path):
+    """add_pipe works without importing clin_linker (spacy_factories entry point); to_disk/load keeps it."""
+    stdout = _run(
+        f"""
+        import spacy
+        nlp = spacy.blank("en")
+        nlp.add_pipe("clin_linker", config={{"index_dir": {str(default_index)!r}, "k": 3}})
+        nlp.to_disk({str(tmp_path / "pipe")!r})
+        again = spacy.load({str(tmp_path / "pipe")!r})
+        doc = again("Essential hypertension and gout.")
+        print(again.pipe_names, again.get_pipe("clin_linker").k, [(e.text, e._.concept) for e in doc.ents])
+        """
+    )
+    assert "['clin_linker'] 3" in stdout
+    assert "('Essential hypertension', 'ICD10CM:I10')" in stdout
+
+
+def test_runtime_import_does_not_load_torch():
+    _run(
+        """
+        import sys
+        import clin_linker.pipeline
+        assert "torch" not in sys.modules
+        """
+    )
+
+
+def test_linking_and_the_job_run_with_torch_unavailable(default_index):
+    """Run time is onnxruntime + tokenizers: with torch made unimportable the pipeline still links.
+
+    (spaCy's thinc imports torch opportunistically when it is installed, so "not in sys.modules" is only
+    checkable for our own package import above; blocking the import proves we never need it.)
+    """
+    stdout = _run(
+        f"""
+        import sys
+        sys.modules["torch"] = None  # any `import torch` now raises ImportError
+        import clin_linker.beam_jobs.job
+        from clin_linker.pipeline.build import build_pipeline
+        doc = build_pipeline({str(default_index)!r})("Essential hypertension.")
+        print([e._.concept for e in doc.ents])
+        """
+    )
+    assert "ICD10CM:I10" in stdout

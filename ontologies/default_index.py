@@ -2,12 +2,13 @@
 per machine into the user cache (``CLIN_LINKER_HOME``) and rebuilt only when an input changes.
 
 Inputs that make up the fingerprint: the default sources, the versions of the packages that ship their
-data, the store format and the encoder's hash. Building takes a few minutes, so concurrent callers
+data, the loader code, the store format and the encoder's hash. Building takes a few minutes, so concurrent callers
 (Beam worker processes) wait on a file lock instead of building twice.
 """
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -32,11 +33,20 @@ def clin_linker_home() -> Path:
     return Path(os.environ.get("CLIN_LINKER_HOME") or user_cache_dir("clin-linker"))
 
 
+def _loader_code_hash() -> str:
+    """Hash of this package's source: a changed loader must rebuild the store even without a release."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def default_fingerprint(encoder_dir: Path = DEFAULT_ENCODER_DIR) -> dict:
     return {
         "sources": list(DEFAULT_SOURCES),
         "packages": {p: version(p) for p in _DATA_PACKAGES},
         "clin_linker": version("clin-linker"),
+        "loader_code": _loader_code_hash(),
         "store_format": STORE_FORMAT,
         "encoder_sha256": read_artifact(encoder_dir).sha256,
     }

@@ -1,8 +1,8 @@
 """DuckDB sink: staged Parquet shards -> OMOP tables, idempotently, from ONE process.
 
 Beam workers never open the database (DuckDB allows one writer process per file, DESIGN §5); they write
-Parquet shards to a staging directory, and :func:`load_into_duckdb` bulk-inserts them afterwards with
-``ON CONFLICT DO NOTHING`` on the primary keys, so a re-run never duplicates rows.
+Parquet shards to a staging directory, and :func:`load_into_duckdb` bulk-inserts them afterwards in one
+transaction, replacing the earlier rows of the same notes and system, so a re-run never duplicates rows.
 """
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def _quoted(columns) -> str:
 def load_into_duckdb(database: Path, note_nlp_shards: list[Path], store: ConceptStore) -> dict[str, int]:
     """Create the CDM tables if needed and insert NOTE_NLP rows + the CONCEPT rows they need.
 
-    Returns the number of rows inserted per table (rows already present are not counted).
+    NOTE_NLP rows that the same ``nlp_system`` wrote earlier for the same notes are replaced, so a re-run
+    never leaves two versions of a note's mentions. Returns rows inserted per table and rows replaced.
     """
     database = Path(database)
     database.parent.mkdir(parents=True, exist_ok=True)
@@ -40,6 +41,11 @@ def load_into_duckdb(database: Path, note_nlp_shards: list[Path], store: Concept
         inserted = {"note_nlp": 0, "concept": 0}
         if note_nlp_shards:
             files = [str(p) for p in note_nlp_shards]
+            # a re-run replaces what the same system wrote for the same notes: rows stay exactly one
+            # set per (note, system) even if a model's output changed in between
+            inserted["note_nlp_replaced"] = con.execute(
+                "delete from note_nlp where (note_id, nlp_system) in "
+                "(select distinct note_id, nlp_system from read_parquet(?))", [files]).fetchone()[0]
             before = con.execute("select count(*) from note_nlp").fetchone()[0]
             con.execute(
                 f"insert into note_nlp ({_quoted(NOTE_NLP_COLUMNS)}) "

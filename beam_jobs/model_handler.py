@@ -16,6 +16,7 @@ from typing import Any
 
 from apache_beam.ml.inference.base import ModelHandler
 from spacy.language import Language
+from tqdm import tqdm
 
 from ..pipeline.build import build_pipeline, linker_of
 from ..pipeline.omop import note_nlp_rows, nlp_system
@@ -43,6 +44,7 @@ class SpacyNoteModelHandler(ModelHandler[Note, NoteResult, Language]):
         self.linker_config = dict(linker_config)
         self.run_at = run_at
         self._batching = {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}
+        self._bar: tqdm | None = None
 
     def load_model(self) -> Language:
         return build_pipeline(**self.linker_config)
@@ -56,9 +58,16 @@ class SpacyNoteModelHandler(ModelHandler[Note, NoteResult, Language]):
             results.append(NoteResult(note.note_id, note.source, note.position, rows))
         return results
 
+    def _progress(self, n: int) -> None:
+        """A per-worker-process progress bar (created lazily: the handler itself is pickled to workers)."""
+        if self._bar is None:
+            self._bar = tqdm(desc="coding notes", unit="note", mininterval=2.0)
+        self._bar.update(n)
+
     def run_inference(
         self, batch: Sequence[Note], model: Language, inference_args: dict[str, Any] | None = None
     ) -> Iterable[NoteResult]:
+        self._progress(len(batch))
         try:
             return self._process(batch, model)
         except Exception:  # isolate the note(s) at fault; the others still get coded

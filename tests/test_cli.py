@@ -1,9 +1,12 @@
 """The console script: --help everywhere, clear errors for bad input."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
+import duckdb
 import pytest
 
 COMMANDS = [[], ["run"], ["vocab"], ["vocab", "build"], ["index"], ["index", "build"], ["model"],
@@ -30,3 +33,26 @@ def test_vocab_build_rejects_unknown_source(tmp_path):
     out = subprocess.run([sys.executable, "-m", "clin_linker.pipeline.cli", "vocab", "build", "--source", "mesh",
                           "--out", str(tmp_path / "s")], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "valid kinds" in out.stderr
+
+
+def test_vocab_index_and_run_commands_chain(tmp_path):
+    """A user's own vocabulary through the three commands: store -> index -> coded notes."""
+    cli = [sys.executable, "-m", "clin_linker.pipeline.cli"]
+    fixture = Path(__file__).parent / "fixtures" / "custom" / "site_problems.csv"
+    steps = [
+        ["vocab", "build", "--source", f"custom:SITE={fixture}", "--out", str(tmp_path / "store")],
+        ["index", "build", "--store", str(tmp_path / "store"), "--out", str(tmp_path / "index")],
+    ]
+    for step in steps:
+        out = subprocess.run(cli + step, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text(json.dumps({"note_id": 1, "note_text": "Recurrent falls at home. Lumbago since May."}) + "\n")
+    out = subprocess.run(cli + ["run", "--notes", str(notes), "--index", str(tmp_path / "index"),
+                                "--out", str(tmp_path / "o.duckdb")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "read 1 = coded 1 + dead-lettered 0" in out.stdout
+    con = duckdb.connect(str(tmp_path / "o.duckdb"), read_only=True)
+    codes = {r[0] for r in con.execute(
+        "select c.concept_code from note_nlp n join concept c on c.concept_id = n.note_nlp_source_concept_id").fetchall()}
+    assert codes == {"LP001", "LP002"}

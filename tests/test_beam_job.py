@@ -88,8 +88,12 @@ def test_note_nlp_rows_join_concept_and_follow_the_cdm(job, notes):
 
 def test_rerun_upserts_without_duplicates(job, default_index):
     summary, out = job
-    again = run_job([sample_notes_path()], out, index_dir=str(default_index), batch_size=8)
-    assert again.rows_written == {"note_nlp": 0, "concept": 0}
     con = duckdb.connect(str(out), read_only=True)
+    ids_before = set(con.execute("select note_nlp_id from note_nlp").fetchall())
+    con.close()
+    again = run_job([sample_notes_path()], out, index_dir=str(default_index), batch_size=5)
+    assert again.rows_written["concept"] == 0
+    con = duckdb.connect(str(out), read_only=True)
+    assert set(con.execute("select note_nlp_id from note_nlp").fetchall()) == ids_before
     assert con.execute("select count(*) from note_nlp").fetchone()[0] == summary.rows_written["note_nlp"]
     con.close()

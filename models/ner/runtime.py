@@ -1,0 +1,98 @@
+"""Run the NER model: texts in, character spans with OMOP-domain labels out (torch-free).
+
+``WindowTagger`` holds everything except the network call (tokenize, cut windows, batch,
+merge, decode), so the shipped ONNX tagger and the torch model evaluated during training go
+through the same code and their scores are comparable.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..artifacts import read_artifact
+from .labels import LABELS, Span
+from .windows import (
+    decode_spans,
+    load_tokenizer,
+    merge_windows,
+    special_ids,
+    tokenize_texts,
+    window_bounds,
+    window_ids,
+)
+
+
+class WindowTagger(ABC):
+    """Windowed BIO tagging over any backend that maps padded id batches to logits."""
+
+    def __init__(self, tokenizer_path: Path, max_len: int, stride: int) -> None:
+        self.tokenizer = load_tokenizer(tokenizer_path)
+        self.special = special_ids(self.tokenizer)
+        self.max_len = max_len
+        self.stride = stride
+
+    @abstractmethod
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Logits ``[batch, seq, n_tags]`` for int64 ``[batch, seq]`` ids and mask."""
+
+    def predict(self, texts: Sequence[str], batch_size: int = 16) -> list[list[Span]]:
+        """Spans ``(start, end, label)`` per text, sorted by position.
+
+        Windows of all texts are pooled and sorted by length before batching, so a batch pads
+        to windows of similar size (short notes do not pay for long ones).
+        """
+        docs = tokenize_texts(self.tokenizer, texts)
+        bounds = [window_bounds(len(d), self.max_len, self.stride) for d in docs]
+        items = [(d, w) for d, doc_bounds in enumerate(bounds) for w in range(len(doc_bounds))]
+        inputs = [window_ids(docs[d], bounds[d][w], self.special) for d, w in items]
+        order = sorted(range(len(items)), key=lambda k: len(inputs[k]))
+        window_tags: list[list[np.ndarray | None]] = [[None] * len(b) for b in bounds]
+        for first in range(0, len(order), batch_size):
+            batch = order[first : first + batch_size]
+            width = max(len(inputs[k]) for k in batch)
+            ids = np.full((len(batch), width), self.special.pad, dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, k in enumerate(batch):
+                ids[row, : len(inputs[k])] = inputs[k]
+                mask[row, : len(inputs[k])] = 1
+            tags = self.logits(ids, mask).argmax(-1)
+            for row, k in enumerate(batch):
+                d, w = items[k]
+                window_tags[d][w] = tags[row, 1 : len(inputs[k]) - 1]  # drop [CLS]/[SEP]
+        return [
+            decode_spans(doc, merge_windows(len(doc), doc_bounds, tags))
+            for doc, doc_bounds, tags in zip(docs, bounds, window_tags)
+        ]
+
+
+class OnnxNerTagger(WindowTagger):
+    """The shipped tagger: an onnxruntime session loaded once, CPU, fixed thread count.
+
+    ``onnx_file`` overrides the artifact's model file (used to score the fp32 export with the
+    same tokenizer and settings as the int8 one).
+    """
+
+    def __init__(self, model_dir: Path, threads: int = 2, onnx_file: Path | None = None) -> None:
+        import onnxruntime as ort
+
+        info = read_artifact(Path(model_dir))
+        if tuple(info.meta["labels"]) != LABELS:
+            raise ValueError(f"{model_dir} was trained for labels {info.meta['labels']}, this code expects {LABELS}")
+        super().__init__(info.directory / "tokenizer.json", info.meta["max_len"], info.meta["stride"])
+        self.info = info
+        options = ort.SessionOptions()
+        # DESIGN §4: set threads explicitly; ORT's default grabs every core and collapses
+        # when other pipeline stages share them.
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            str(onnx_file or info.onnx_path), options, providers=["CPUExecutionProvider"]
+        )
+        self._input_names = {i.name for i in self.session.get_inputs()}
+
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": np.zeros_like(input_ids)}
+        return self.session.run(["logits"], {k: v for k, v in feed.items() if k in self._input_names})[0]

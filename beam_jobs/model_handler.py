@@ -18,7 +18,7 @@ from apache_beam.ml.inference.base import ModelHandler
 from spacy.language import Language
 from tqdm import tqdm
 
-from ..pipeline.build import build_pipeline, linker_of
+from ..pipeline.build import build_pipeline, linker_of, model_ids
 from ..pipeline.omop import note_nlp_rows, nlp_system
 from .notes import Note
 
@@ -51,7 +51,7 @@ class SpacyNoteModelHandler(ModelHandler[Note, NoteResult, Language]):
 
     def _process(self, notes: Sequence[Note], nlp: Language) -> list[NoteResult]:
         linker = linker_of(nlp)
-        system = nlp_system(linker.system_id)
+        system = nlp_system(model_ids(nlp))
         results = []
         for doc, note in nlp.pipe(((n.note_text, n) for n in notes), as_tuples=True):
             rows = note_nlp_rows(doc, note.note_id, linker.resources.store, system, self.run_at)

@@ -22,7 +22,24 @@ def _export_encoder(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_ner(args: argparse.Namespace) -> int:
+    try:
+        from .ner.train import main as train_main
+    except ImportError as e:
+        raise ValueError(f"training needs the training extra: pip install torch==2.13.0 'clin-linker[train]' ({e})")
+    train_main(args.extra)
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
+    train = commands.add_parser("train", help="train a network (needs the [train] extra)")
+    train_sub = train.add_subparsers(dest="train_command", metavar="NETWORK", required=True)
+    ner = train_sub.add_parser(
+        "ner", add_help=False, help="train the NER token classifier (options: clin-linker train ner --help)",
+        description="Train the NER token classifier; every option is passed to clin_linker.models.ner.train.",
+    )
+    ner.set_defaults(handler=_train_ner, passes_options_on=True)
+
     model = commands.add_parser("model", help="export trained networks to ONNX int8 artifacts")
     sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     enc = sub.add_parser(

@@ -1,5 +1,5 @@
 """``clin-linker``: one command, a sub-command per job. Each folder contributes its own sub-commands
-(ontologies: vocab/index; beam_jobs: run; models: model), registered here.
+(ontologies: vocab/index; beam_jobs: run; models: model/train; pipeline: eval), registered here.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..beam_jobs import cli as beam_cli
     from ..models import cli as models_cli
     from ..ontologies import cli as ontologies_cli
+    from . import eval_cli
 
     parser = argparse.ArgumentParser(
         prog="clin-linker",
@@ -24,12 +25,16 @@ def build_parser() -> argparse.ArgumentParser:
     beam_cli.register(commands)
     ontologies_cli.register(commands)
     models_cli.register(commands)
+    eval_cli.register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passes_options_on", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -43,8 +43,8 @@ class ClinLinker:
         self.resources: LinkerResources = load_resources(index_dir or None, threads)
 
     @property
-    def system_id(self) -> str:
-        """Model ids that go into NOTE_NLP.nlp_system."""
+    def model_id(self) -> str:
+        """Goes into NOTE_NLP.nlp_system."""
         return f"enc={self.resources.encoder_id} store={self.resources.store.version}"
 
     def _detect(self, doc: Doc) -> None:

@@ -1,0 +1,83 @@
+"""The ``clin_ner`` spaCy component: the int8 ONNX token classifier sets ``doc.ents`` with OMOP labels.
+
+The onnxruntime session is loaded once per process and model directory; ``nlp.pipe`` tags a whole
+batch of docs in one ``predict`` call, which pools the windows of all its docs.
+"""
+# no `from __future__ import annotations`: spaCy validates factory signatures at run time
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.util import filter_spans, minibatch
+
+from ..models.artifacts import ARTIFACTS_DIR
+from ..models.encoder_runtime import default_threads
+from ..models.ner.runtime import OnnxNerTagger
+from . import extensions  # noqa: F401  (registers the Span extensions)
+
+DEFAULT_NER_DIR = ARTIFACTS_DIR / "ner_minilm_int8"
+_TAGGERS: dict[tuple[str, int], OnnxNerTagger] = {}
+_LOCK = threading.Lock()
+
+
+def load_tagger(model_dir: str | Path | None, threads: int = 0) -> OnnxNerTagger:
+    directory = Path(model_dir).expanduser().resolve() if model_dir else DEFAULT_NER_DIR
+    key = (str(directory), threads or default_threads())
+    with _LOCK:
+        if key not in _TAGGERS:
+            _TAGGERS[key] = OnnxNerTagger(directory, threads=key[1])
+        return _TAGGERS[key]
+
+
+class ClinNer:
+    def __init__(self, nlp: Language, name: str, model_dir: str, threads: int, batch_size: int,
+                 window_batch_size: int):
+        if window_batch_size < 1 or batch_size < 1:
+            raise ValueError("clin_ner: batch_size and window_batch_size must be >= 1")
+        self.name = name
+        self.model_dir = model_dir
+        self.batch_size = batch_size
+        self.window_batch_size = window_batch_size
+        self.tagger = load_tagger(model_dir or None, threads)
+
+    @property
+    def model_id(self) -> str:
+        """Goes into NOTE_NLP.nlp_system."""
+        return f"ner={self.tagger.info.short_id}"
+
+    def _set_ents(self, docs: list[Doc]) -> None:
+        predictions = self.tagger.predict([d.text for d in docs], batch_size=self.window_batch_size)
+        for doc, spans in zip(docs, predictions):
+            found = []
+            for start, end, label in spans:
+                span = doc.char_span(start, end, label=label, alignment_mode="expand")
+                if span is not None:
+                    span._.detector = "ner"
+                    found.append(span)
+            doc.ents = filter_spans(found)
+
+    def __call__(self, doc: Doc) -> Doc:
+        self._set_ents([doc])
+        return doc
+
+    def pipe(self, stream: Iterable[Doc], batch_size: int | None = None) -> Iterator[Doc]:
+        for batch in minibatch(stream, size=batch_size or self.batch_size):
+            self._set_ents(batch)
+            yield from batch
+
+
+@Language.factory(
+    "clin_ner",
+    default_config={"model_dir": "", "threads": 0, "batch_size": 32, "window_batch_size": 1},
+)
+def make_clin_ner(nlp: Language, name: str, model_dir: str, threads: int, batch_size: int,
+                  window_batch_size: int) -> ClinNer:
+    """``model_dir`` "" = the shipped int8 model (models/ner_minilm_int8).
+
+    ``window_batch_size`` is the number of 256-token windows per onnxruntime call. The default 1 is the
+    measured fastest on CPU for the int8 model (see benchmarks/ner_throughput.py) and makes each note's
+    spans independent of the notes it is batched with (dynamic int8 scales activations per call).
+    """
+    return ClinNer(nlp, name, model_dir, threads, batch_size, window_batch_size)

@@ -12,7 +12,7 @@ import json
 import shutil
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import apache_beam as beam
@@ -131,7 +131,6 @@ class JobSummary:
     output: str
     dead_letter_file: str
     notes_without_mentions: int = 0
-    extra: dict = field(default_factory=dict)
 
     def balanced(self) -> bool:
         return self.read == self.coded + self.dead_lettered

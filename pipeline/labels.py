@@ -15,9 +15,3 @@ DOMAIN_LABELS = {
 def label_for_domain(domain_id: str) -> str:
     return DOMAIN_LABELS.get(domain_id, domain_id.upper().replace(" ", "_"))
 
-
-def domain_for_label(label: str) -> str:
-    for domain, known in DOMAIN_LABELS.items():
-        if known == label:
-            return domain
-    return label.title()

@@ -39,10 +39,22 @@ def export_onnx(
     return path
 
 
-def quantize_int8(fp32_path: Path, int8_path: Path) -> Path:
-    """Dynamic int8, per-channel weights (the setting DESIGN §4 measured as safe)."""
+def quantize_int8(fp32_path: Path, int8_path: Path, keep_fp32: tuple[str, ...] = ()) -> Path:
+    """Dynamic int8, per-channel weights (the setting DESIGN §4 measured as safe).
+
+    ``keep_fp32`` names graph nodes left unquantized (a model whose int8 loss is measured too
+    high at one layer); each must exist in the graph, so a renamed node fails loudly.
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32_path), str(int8_path), per_channel=True, weight_type=QuantType.QInt8)
+    if keep_fp32:
+        import onnx
+
+        names = {node.name for node in onnx.load(str(fp32_path), load_external_data=False).graph.node}
+        missing = sorted(set(keep_fp32) - names)
+        if missing:
+            raise ValueError(f"keep_fp32 nodes not in {fp32_path.name}: {missing}")
+    quantize_dynamic(str(fp32_path), str(int8_path), per_channel=True, weight_type=QuantType.QInt8,
+                     nodes_to_exclude=list(keep_fp32))
     return int8_path
 

@@ -8,15 +8,33 @@ from .labels import DROPPED_LABELS, LABELS
 from .metrics import format_table
 
 
+def _best_text(best: dict) -> str:
+    """"epoch 18" or "mean of epochs 21-24" (weight averaging, ``train_ner(average_last=...)``)."""
+    if best.get("averaged_epochs"):
+        return f"mean of epochs {best['averaged_epochs'][0]}-{best['averaged_epochs'][-1]}"
+    return f"epoch {best['epoch']}"
+
+
 def _history_table(summary: dict) -> str:
     corpora = summary["settings"]["dev"]
     lines = ["| epoch | train loss | select score | " + " | ".join(f"{c} F1" for c in corpora) + " |",
              "|---:|---:|---:|" + "---:|" * len(corpora)]
+    averaged_best = bool(summary["best"].get("averaged_epochs"))
     for h in summary["history"]:
-        best = " **best**" if h["epoch"] == summary["best"]["epoch"] else ""
+        best = " **best**" if h["epoch"] == summary["best"]["epoch"] and not averaged_best else ""
         cells = " | ".join(f"{h['dev'][c]['micro']['f1']:.4f}" for c in corpora)
         lines.append(f"| {h['epoch']}{best} | {h['loss']:.4f} | {h['score']:.4f} | {cells} |")
+    if summary.get("averaged"):
+        a = summary["averaged"]
+        best = " **best**" if averaged_best else ""
+        cells = " | ".join(f"{a['dev'][c]['micro']['f1']:.4f}" for c in corpora)
+        lines.append(f"| mean of weights {a['epochs'][0]}-{a['epochs'][-1]}{best} | – | {a['score']:.4f} | {cells} |")
     return "\n".join(lines)
+
+
+def _oversample_text(s: dict) -> str:
+    o = s.get("oversample") or {}
+    return ", ".join(f"{c} ×{f}" for c, f in o.items()) or "none"
 
 
 def _delta_table(reports: dict[str, dict[str, dict]]) -> str:
@@ -28,11 +46,14 @@ def _delta_table(reports: dict[str, dict[str, dict]]) -> str:
 
 
 def _sweep_table(sweep: list[dict], chosen: dict) -> str:
-    lines = ["| lr | batch | epochs | best epoch | select score | |", "|---:|---:|---:|---:|---:|---|"]
+    lines = ["| lr | batch | epochs | oversampled | weight mean of last | epochs run | best checkpoint | select score | |",
+             "|---:|---:|---:|---|---:|---:|---|---:|---|"]
     for run in sweep:
         s, best = run["settings"], run["best"]
         mark = "**shipped**" if (s, best) == (chosen["settings"], chosen["best"]) else ""
-        lines.append(f"| {s['lr']} | {s['batch_size']} | {s['epochs']} | {best['epoch']} | {best['score']:.4f} | {mark} |")
+        avg = s.get("average_last") or "–"
+        lines.append(f"| {s['lr']} | {s['batch_size']} | {s['epochs']} | {_oversample_text(s)} | {avg} | "
+                     f"{len(run['history'])} | {_best_text(best)} | {best['score']:.4f} | {mark} |")
     return "\n".join(lines)
 
 
@@ -56,8 +77,23 @@ def render_model_card(
     )
     provenance = f"\n## How this artifact was produced\n\n{notes.strip()}\n" if notes.strip() else ""
     train_rows = "\n".join(
-        f"| {c} | {t['docs']} | {t['windows']} | {', '.join(t['annotated'])} |" for c, t in summary["train"].items()
+        f"| {c} | {t['docs']} | {t['windows']} | ×{t.get('oversample', 1)} | {', '.join(t['annotated'])} |"
+        for c, t in summary["train"].items()
     )
+    flags = "".join(
+        [f" --oversample {' '.join(f'{c}={f}' for c, f in s['oversample'].items())}" if s.get("oversample") else "",
+         f" --average-last {s['average_last']}" if s.get("average_last") else ""]
+    )
+    extras = ""
+    if s.get("oversample"):
+        extras += (f"\n- Oversampling: every epoch repeats the training windows of {_oversample_text(s)} "
+                   f"({summary.get('steps_per_epoch', '?')} steps per epoch).")
+    if s.get("average_last"):
+        extras += (f"\n- Weight averaging: after training, the element-wise mean of the weights of the last "
+                   f"{s['average_last']} epochs is scored on dev as one more checkpoint candidate.")
+    if summary.get("stopped_after_epoch"):
+        extras += (f"\n- Stopped by the time cap after epoch {summary['stopped_after_epoch']} of {s['epochs']} "
+                   f"(the learning rate had not decayed to 0).")
     scored = "\n".join(f"- {c}: {', '.join(r['scored_labels'])}" for c, r in reports["int8"].items())
     return f"""# {meta['model_id']} — clinical NER, OMOP-domain labels (ONNX int8)
 
@@ -101,8 +137,8 @@ inside a sub-word token (0.1 % of mentions) is widened to whole tokens for train
 
 All four corpora of `../shared/data/ner` (train splits), together:
 
-| corpus | docs | windows | labels it annotates |
-|---|---:|---:|---|
+| corpus | docs | windows | sampled per epoch | labels it annotates |
+|---|---:|---:|---:|---|
 {train_rows}
 
 Provenance and licences: NCBI-disease (public domain, Doğan et al. 2014), BC5CDR (public domain,
@@ -119,14 +155,14 @@ annotated Chia it is plain cross-entropy.
 
 - Optimizer AdamW (weight decay {s['weight_decay']}, none on bias/LayerNorm), lr {s['lr']}, linear warm-up
   over {s['warmup']:.0%} of the steps then linear decay to 0, gradient clipping 1.0, batch {s['batch_size']}
-  windows (length-bucketed shuffle), {s['epochs']} epochs, seed {s['seed']} (python, numpy, torch).
+  windows (length-bucketed shuffle), {s['epochs']} epochs, seed {s['seed']} (python, numpy, torch).{extras}
 - Hardware: {s['device_name']} ({s['device']}), torch {s['torch']}, bf16 autocast on CUDA;
   {summary['seconds']:.0f} s in total including the per-epoch dev evaluation.
-- Checkpoint selection: the epoch with the best mean micro F1 on the NCBI-disease and BC5CDR dev sets
-  (epoch {summary['best']['epoch']}, score {summary['best']['score']:.4f}).
+- Checkpoint selection: the candidate (each epoch{', and the weight mean' if s.get('average_last') else ''}) with the best mean micro F1 on the
+  NCBI-disease and BC5CDR dev sets ({_best_text(summary['best'])}, score {summary['best']['score']:.4f}).
 - Reproduce: `python -m clin_linker.models.ner.train --data DATA/ner/{{ncbi_disease,bc5cdr,chia,maccrobat}}
   --dev DATA/ner/{{...}} --out OUT --epochs {s['epochs']} --lr {s['lr']} --batch-size {s['batch_size']}
-  --max-len {s['max_len']} --stride {s['stride']} --seed {s['seed']}`, then
+  --max-len {s['max_len']} --stride {s['stride']} --seed {s['seed']}{flags}`, then
   `python -m clin_linker.models.ner.export --checkpoint OUT/best --dev DATA/ner/{{...}} --summary OUT/summary.json`.
 
 {runs}

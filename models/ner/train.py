@@ -14,11 +14,13 @@ its training file). On a fully annotated corpus (Chia) this is ordinary cross-en
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import random
 import shutil
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -134,6 +136,44 @@ def load_training_windows(
     return windows, stats
 
 
+def parse_oversample(items: Sequence[str]) -> dict[str, int]:
+    """``["ncbi_disease=2", "bc5cdr=3"]`` -> ``{"ncbi_disease": 2, "bc5cdr": 3}`` (whole factors >= 1)."""
+    factors = {}
+    for item in items:
+        name, sep, factor = item.partition("=")
+        if not sep or not name or not factor.isdigit() or int(factor) < 1:
+            raise ValueError(f"--oversample wants CORPUS=FACTOR with a whole FACTOR >= 1, got {item!r}")
+        factors[name] = int(factor)
+    return factors
+
+
+def oversample_windows(windows: list, stats: dict[str, dict], factors: Mapping[str, int]) -> list:
+    """Each corpus's windows repeated ``factors[corpus]`` times per epoch (in load order; batches are
+    shuffled anyway). ``stats`` must be in the same corpus order as ``windows``; each entry gets
+    its ``oversample`` factor (left untouched when ``factors`` is empty)."""
+    unknown = set(factors) - set(stats)
+    if unknown:
+        raise ValueError(f"--oversample names corpora not trained on: {sorted(unknown)}")
+    if not factors:
+        return windows
+    out, first = [], 0
+    for corpus, st in stats.items():
+        chunk = windows[first : first + st["windows"]]
+        first += st["windows"]
+        st["oversample"] = factors.get(corpus, 1)
+        out += chunk * st["oversample"]
+    return out
+
+
+def average_state(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Element-wise mean of state dicts (floating tensors; others taken from the last)."""
+    avg = {}
+    for key, last in states[-1].items():
+        avg[key] = (torch.stack([s[key].float() for s in states]).mean(0).to(last.dtype)
+                    if last.is_floating_point() else last.clone())
+    return avg
+
+
 def length_bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
     """Shuffled batches of similar-length windows (Chia's ~70-token windows do not pad to 256).
 
@@ -195,6 +235,9 @@ def train_ner(
     weight_decay: float = 0.01,
     threads: int | None = None,
     eval_batch_size: int = 64,
+    oversample: Mapping[str, int] | None = None,
+    average_last: int = 0,
+    max_seconds: float | None = None,
 ) -> dict:
     """Fine-tune, score every epoch on each dev corpus, keep the best checkpoint in ``out_dir/best``.
 
@@ -202,6 +245,12 @@ def train_ner(
     (all dev corpora when none is). Everything logged is printed and appended to
     ``out_dir/train_log.txt``; ``out_dir/summary.json`` gets the settings and every epoch's
     scores. ``limit_docs`` reads only the first documents of each file (smoke tests).
+
+    ``oversample`` repeats a corpus's windows in every epoch (``{"ncbi_disease": 2}``).
+    ``average_last`` >= 2 also scores the element-wise mean of the weights of the last that many
+    epochs after training; it is one more candidate for the best checkpoint (same dev criterion).
+    ``max_seconds`` stops after the epoch past which another epoch (as long as the last) would
+    overrun it; the learning-rate schedule is the one of ``epochs`` regardless.
     Returns the summary.
     """
     from transformers import BertForTokenClassification
@@ -225,10 +274,14 @@ def train_ner(
                 "seed": seed, "warmup": warmup, "weight_decay": weight_decay, "limit_docs": limit_docs,
                 "device": str(dev), "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
                 "base_model": str(base), "torch": torch.__version__,
+                "oversample": dict(oversample or {}), "average_last": average_last, "max_seconds": max_seconds,
                 "train": [Path(d).name for d in data_dirs], "dev": [Path(d).name for d in dev_dirs]}
     log(f"settings {json.dumps(settings)}")
 
     windows, train_stats = load_training_windows(data_dirs, tokenizer_path, max_len, stride, limit_docs, log)
+    windows = oversample_windows(windows, train_stats, oversample or {})
+    if oversample:
+        log(f"oversampled {json.dumps(dict(oversample))}: {len(windows)} windows per epoch")
     model = BertForTokenClassification.from_pretrained(
         str(base), num_labels=len(TAGS), id2label=dict(enumerate(TAGS)), label2id=TAG_TO_ID
     ).float().to(dev)  # .float(): a base folder may hold fp16 weights
@@ -250,7 +303,17 @@ def train_ner(
     rng = random.Random(seed)
     lengths = [len(w[0]) for w in windows]
     history, best = [], {"score": -1.0, "epoch": 0}
+    recent: deque = deque(maxlen=max(average_last, 1))
     started = time.time()
+    stopped_after = None
+
+    def write_summary(**extra) -> dict:
+        # rewritten every epoch: a run stopped early still describes the checkpoint it left
+        summary = {"settings": settings, "train": train_stats, "steps_per_epoch": steps_per_epoch,
+                   "best": best, "seconds": round(time.time() - started, 1), "history": history, **extra}
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        return summary
+
     for epoch in range(1, epochs + 1):
         model.train()
         t0, loss_sum, n_steps = time.time(), 0.0, 0
@@ -281,12 +344,36 @@ def train_ner(
         if is_best:
             best = {"score": score, "epoch": epoch}
             save_checkpoint(model, tokenizer_path, out_dir / "best", max_len, stride)
-        # rewritten every epoch: a run stopped early still describes the checkpoint it left
-        summary = {"settings": settings, "train": train_stats, "best": best,
-                   "seconds": round(time.time() - started, 1), "history": history}
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    log(f"best epoch {best['epoch']} select score {best['score']:.4f}; checkpoint {out_dir / 'best'}; "
-        f"{summary['seconds']}s")
+        if average_last >= 2:
+            recent.append((epoch, {k: v.detach().clone() for k, v in model.state_dict().items()}))
+        summary = write_summary()
+        epoch_s = time.time() - t0
+        if max_seconds is not None and epoch < epochs and time.time() - started + epoch_s > max_seconds:
+            stopped_after = epoch
+            log(f"stopping after epoch {epoch}/{epochs}: another epoch (~{epoch_s:.0f}s) would pass "
+                f"max_seconds {max_seconds:g}")
+            break
+    extra = {"stopped_after_epoch": stopped_after} if stopped_after else {}
+    if average_last >= 2 and len(recent) >= 2:
+        averaged = [e for e, _ in recent]
+        trained = copy.deepcopy(model.state_dict())
+        model.load_state_dict(average_state([state for _, state in recent]))
+        model.eval()
+        reports = {Path(d).name: evaluate_file(Path(d) / "dev.jsonl", tagger, batch_size=eval_batch_size,
+                                               limit=limit_docs) for d in dev_dirs}
+        score = float(np.mean([reports[name]["micro"]["f1"] for name in select]))
+        is_best = score > best["score"]
+        log(f"average of epochs {averaged[0]}-{averaged[-1]} select {score:.4f}{' *best*' if is_best else ''}")
+        log(format_table(reports))
+        extra["averaged"] = {"epochs": averaged, "score": score, "dev": reports}
+        if is_best:
+            best = {"score": score, "epoch": averaged[-1], "averaged_epochs": averaged}
+            save_checkpoint(model, tokenizer_path, out_dir / "best", max_len, stride)
+        model.load_state_dict(trained)
+    summary = write_summary(**extra)
+    what = (f"average of epochs {best['averaged_epochs'][0]}-{best['averaged_epochs'][-1]}"
+            if "averaged_epochs" in best else f"epoch {best['epoch']}")
+    log(f"best: {what} select score {best['score']:.4f}; checkpoint {out_dir / 'best'}; {summary['seconds']}s")
     log_file.close()
     return summary
 
@@ -308,10 +395,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--base-model", type=Path, default=None, help="BERT folder (default: all-MiniLM-L6-v2)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--eval-batch-size", type=int, default=64)
+    p.add_argument("--oversample", nargs="*", default=[], metavar="CORPUS=FACTOR",
+                   help="repeat a corpus's training windows FACTOR times per epoch, e.g. ncbi_disease=2")
+    p.add_argument("--average-last", type=int, default=0, metavar="N",
+                   help="also score the mean weights of the last N epochs as a checkpoint candidate")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="stop after the epoch past which one more would overrun this wall time")
     a = p.parse_args(argv)
     train_ner(a.data, a.dev, a.out, epochs=a.epochs, lr=a.lr, batch_size=a.batch_size, max_len=a.max_len,
               seed=a.seed, device=a.device, limit_docs=a.limit_docs, stride=a.stride, base_model=a.base_model,
-              threads=a.threads, eval_batch_size=a.eval_batch_size)
+              threads=a.threads, eval_batch_size=a.eval_batch_size, oversample=parse_oversample(a.oversample),
+              average_last=a.average_last, max_seconds=a.max_seconds)
 
 
 if __name__ == "__main__":

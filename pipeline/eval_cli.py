@@ -36,14 +36,14 @@ class PipelineDetector:
 def _eval_ner(args: argparse.Namespace) -> int:
     from ..models.ner.labels import LABELS
     from ..models.ner.metrics import evaluate_file, format_table
-    from .ner_component import load_tagger
+    from .ner_component import DEFAULT_WINDOW_BATCH, load_tagger
 
     data = Path(args.data)
     if not data.exists():
         raise FileNotFoundError(f"annotated file {data} does not exist")
     if args.detector == "ner":
         tagger = load_tagger(args.model or None, args.threads)
-        tagger_batch = 1
+        tagger_batch = DEFAULT_WINDOW_BATCH  # score what the component runs
     else:
         tagger = PipelineDetector(args.detector, args.model or "", args.index or "", args.threads)
         tagger_batch = 32

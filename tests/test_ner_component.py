@@ -15,8 +15,9 @@ SENTENCE = "The patient has type 2 diabetes mellitus and was started on metformi
 
 @pytest.fixture(scope="module")
 def ner_nlp():
+    """window_batch_size 1: the setting under which a note's spans never depend on its batch mates."""
     nlp = spacy.blank("en")
-    nlp.add_pipe("clin_ner", config={"threads": 1})
+    nlp.add_pipe("clin_ner", config={"threads": 1, "window_batch_size": 1})
     return nlp
 
 

@@ -97,3 +97,12 @@ def test_rerun_upserts_without_duplicates(job, default_index):
     assert set(con.execute("select note_nlp_id from note_nlp").fetchall()) == ids_before
     assert con.execute("select count(*) from note_nlp").fetchone()[0] == summary.rows_written["note_nlp"]
     con.close()
+
+
+def test_multi_processing_direct_runner_loses_nothing(default_index, notes, tmp_path):
+    """The same job with two worker processes (each loads the pipeline once)."""
+    summary = run_job([sample_notes_path()], tmp_path / "mp.duckdb", index_dir=str(default_index), batch_size=8,
+                      beam_args=["--runner=DirectRunner", "--direct_running_mode=multi_processing",
+                                 "--direct_num_workers=2"])
+    assert summary.read == summary.coded == len(notes) and summary.dead_lettered == 0
+    assert summary.rows_written["note_nlp"] > len(notes)

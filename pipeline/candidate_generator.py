@@ -50,15 +50,17 @@ class CandidateGenerator:
         other mentions shared its batch, and a re-run of the same note could write different rows.
         The memo keeps repeated mentions ("hypertension", "CHF") free.
         """
-        missing = [t for t in texts if t not in self._memo]
-        if len(self._memo) + len(missing) > self.memo_size:
-            self._memo.clear()
-        for text in missing:
-            self._memo[text] = self.encoder.encode([text])[0]
-        return np.stack([self._memo[t] for t in texts])
+        vectors = [self._memo.get(t) for t in texts]
+        for i, text in enumerate(texts):
+            if vectors[i] is None:
+                vectors[i] = self.encoder.encode([text])[0]
+                if len(self._memo) >= self.memo_size:
+                    self._memo.clear()
+                self._memo[text] = vectors[i]
+        return np.stack(vectors)
 
     def __call__(self, mentions: Sequence[str], k: int) -> list[list[Candidate]]:
-        """Top-``k`` candidates for each mention text, best first (one batched encoder + index call)."""
+        """Top-``k`` candidates for each mention text, best first (one index query for all mentions)."""
         if not mentions:
             return []
         unique = list(dict.fromkeys(mentions))

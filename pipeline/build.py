@@ -4,7 +4,13 @@ from __future__ import annotations
 import spacy
 from spacy.language import Language
 
-from . import linker_component, ner_component  # noqa: F401  (register the factories without entry points)
+from . import (  # noqa: F401  (register the factories without entry points)
+    abbreviations,
+    context_component,
+    linker_component,
+    ner_component,
+    sections,
+)
 
 #: Mentions of the shipped pipeline come from the NER model alone: on all four shared dev sets it scores a
 #: higher or equal strict micro F1 than NER united with the dictionary detector (NCBI .834 vs .827, BC5CDR
@@ -12,14 +18,24 @@ from . import linker_component, ner_component  # noqa: F401  (register the facto
 DEFAULT_LINKER_DETECTOR = "none"
 
 
-def build_pipeline(index_dir: str = "", ner: bool = True, ner_config: dict | None = None, **linker_config) -> Language:
-    """English tokenizer + sentence splitter + ``clin_ner`` + ``clin_linker`` (retrieval, NIL)."""
+def build_pipeline(index_dir: str = "", ner: bool = True, ner_config: dict | None = None, context: bool = True,
+                   context_config: dict | None = None, **linker_config) -> Language:
+    """Tokenizer, sentences, abbreviations, ``clin_ner``, ``clin_linker``, sections, ConText.
+
+    Abbreviations run before the linker (it embeds a mention's long form); sections and ConText run after it,
+    because the linker's dictionary detector can add mentions that they must judge too.
+    """
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
+    if context:
+        nlp.add_pipe("clin_abbreviations")
     if ner:
         nlp.add_pipe("clin_ner", config=ner_config or {})
     nlp.add_pipe("clin_linker", config={"index_dir": index_dir, "detector": DEFAULT_LINKER_DETECTOR,
                                         **linker_config})
+    if context:
+        nlp.add_pipe("clin_sections")
+        nlp.add_pipe("clin_context", config=context_config or {})
     return nlp
 
 

@@ -13,6 +13,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans, minibatch
 
 from . import extensions  # noqa: F401  (registers the Span/Doc extensions)
+from .abbreviations import linking_query
 from .resources import LinkerResources, load_resources
 
 DETECTORS = ("dictionary", "none")
@@ -62,7 +63,9 @@ class ClinLinker:
 
     def _link(self, docs: list[Doc]) -> None:
         spans: list[Span] = [span for doc in docs for span in doc.ents]
-        results = self.resources.candidates([s.text for s in spans], k=self.k)
+        # abbreviations are embedded as their long form ("CHF" -> "congestive heart failure"); the span
+        # itself, and so NOTE_NLP.lexical_variant, keeps the note's own text
+        results = self.resources.candidates([linking_query(s) for s in spans], k=self.k)
         for span, candidates in zip(spans, results):
             span._.candidates = [(c.concept_key, c.score) for c in candidates]
             best = candidates[0] if candidates else None

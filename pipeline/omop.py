@@ -12,6 +12,7 @@ from spacy.tokens import Doc, Span
 
 from ..ontologies.local_ids import LOCAL_ID_MIN
 from ..ontologies.store import ConceptStore
+from .sections import section_concept_id
 
 MAX_TEXT = 250  # lexical_variant, snippet and term_modifiers are varchar(250) in CDM v5.4
 #: Athena's "No matching concept": written so that concept id 0 joins CONCEPT too.
@@ -80,7 +81,7 @@ def note_nlp_rows(doc: Doc, note_id: int, store: ConceptStore, system: str, run_
             {
                 "note_nlp_id": note_nlp_id(note_id, span.start_char, span.end_char, key, system),
                 "note_id": note_id,
-                "section_concept_id": 0,
+                "section_concept_id": section_concept_id(span._.section),
                 "snippet": _snippet(span),
                 "offset": str(span.start_char),
                 "lexical_variant": span.text[:MAX_TEXT],

@@ -86,16 +86,20 @@ def test_note_nlp_rows_join_concept_and_follow_the_cdm(job, notes):
     con.close()
 
 
-def test_rerun_upserts_without_duplicates(job, default_index):
+def test_rerun_replaces_rows_instead_of_duplicating(job, default_index, notes):
+    """A re-run (other batching) leaves exactly one set of rows per note for this nlp_system."""
     summary, out = job
+    sample_ids = tuple(n["note_id"] for n in notes)
     con = duckdb.connect(str(out), read_only=True)
-    ids_before = set(con.execute("select note_nlp_id from note_nlp").fetchall())
+    before_sample = con.execute(f"select count(*) from note_nlp where note_id in {sample_ids}").fetchone()[0]
+    before_other = con.execute(f"select count(*) from note_nlp where note_id not in {sample_ids}").fetchone()[0]
     con.close()
     again = run_job([sample_notes_path()], out, index_dir=str(default_index), batch_size=5)
-    assert again.rows_written["concept"] == 0
+    assert again.rows_written["note_nlp_replaced"] == before_sample
     con = duckdb.connect(str(out), read_only=True)
-    assert set(con.execute("select note_nlp_id from note_nlp").fetchall()) == ids_before
-    assert con.execute("select count(*) from note_nlp").fetchone()[0] == summary.rows_written["note_nlp"]
+    after = con.execute("select count(*), count(distinct note_nlp_id) from note_nlp").fetchone()
+    assert after[0] == after[1] == before_other + again.rows_written["note_nlp"]
+    assert con.execute("select count(distinct nlp_system) from note_nlp").fetchone()[0] == 1
     con.close()
 
 

@@ -110,3 +110,12 @@ def test_linking_and_the_job_run_with_torch_unavailable(default_index):
         """
     )
     assert "ICD10CM:I10" in stdout
+
+
+def test_shipped_pipeline_sets_context_and_expands_abbreviations(nlp):
+    doc = nlp("Past Medical History:\nHTN, DM2.\n\nHPI: Denies chest pain. Mother had breast cancer.")
+    ents = _ents(doc)
+    assert ents["HTN"]._.is_historical and ents["HTN"]._.section == "past_medical_history"
+    assert ents["DM2"]._.concept.startswith("ICD10CM:E11")  # embedded as "type 2 diabetes mellitus"
+    assert ents["chest pain"]._.is_negated
+    assert ents["breast cancer"]._.is_family and not ents["breast cancer"]._.is_negated

@@ -38,7 +38,8 @@ def test_pipe_equals_single_calls_on_crlf_and_unicode(ner_nlp):
 
 
 def test_shipped_pipeline_runs_ner_before_the_linker(nlp):
-    assert nlp.pipe_names == ["sentencizer", "clin_ner", "clin_linker"]
+    assert nlp.pipe_names == ["sentencizer", "clin_abbreviations", "clin_ner", "clin_linker", "clin_sections",
+                              "clin_context"]
     doc = nlp(SENTENCE)
     labels = {e.text: e.label_ for e in doc.ents}
     assert labels["metformin"] == "DRUG"  # the vocabularies hold no drugs: this came from the NER model

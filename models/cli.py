@@ -22,9 +22,12 @@ def _export_encoder(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_ner(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace) -> int:
     try:
-        from .ner.train import main as train_main
+        if args.train_command == "ner":
+            from .ner.train import main as train_main
+        else:
+            from .biencoder.train import main as train_main
     except ImportError as e:
         raise ValueError(f"training needs the training extra: pip install torch==2.13.0 'clin-linker[train]' ({e})")
     train_main(args.extra)
@@ -38,7 +41,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         "ner", add_help=False, help="train the NER token classifier (options: clin-linker train ner --help)",
         description="Train the NER token classifier; every option is passed to clin_linker.models.ner.train.",
     )
-    ner.set_defaults(handler=_train_ner, passes_options_on=True)
+    ner.set_defaults(handler=_train, passes_options_on=True)
+    biencoder = train_sub.add_parser(
+        "biencoder", add_help=False,
+        help="train the SapBERT-style bi-encoder (options: clin-linker train biencoder --help)",
+        description="Train the bi-encoder; every option is passed to clin_linker.models.biencoder.train.",
+    )
+    biencoder.set_defaults(handler=_train, passes_options_on=True)
 
     model = commands.add_parser("model", help="export trained networks to ONNX int8 artifacts")
     sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)

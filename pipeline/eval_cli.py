@@ -57,6 +57,12 @@ def _eval_ner(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_linking(args: argparse.Namespace) -> int:
+    from ..models.biencoder.evaluate import main as linking_main
+
+    return linking_main(args.extra)
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser("eval", help="score detectors and linkers on annotated files")
     sub = evaluate.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
@@ -79,3 +85,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     ner.add_argument("--json", action="store_true",
                      help='print one JSON object {"micro": {...}, "labels": {...}, "n_docs": N}')
     ner.set_defaults(handler=_eval_ner)
+    linking = sub.add_parser(
+        "linking", add_help=False,
+        help="acc@1/5/25 + MRR of an encoder on mention->concept pairs (options: clin-linker eval linking --help)",
+        description="Every option is passed to clin_linker.models.biencoder.evaluate.",
+    )
+    linking.set_defaults(handler=_eval_linking, passes_options_on=True)

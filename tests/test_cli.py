@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 COMMANDS = [[], ["run"], ["vocab"], ["vocab", "build"], ["index"], ["index", "build"], ["model"], ["eval"],
-            ["eval", "ner"], ["train"], ["train", "ner"],
+            ["eval", "ner"], ["eval", "linking"], ["train"], ["train", "ner"], ["train", "biencoder"],
             ["model", "export-encoder"]]
 
 
@@ -19,7 +19,7 @@ def test_help(command):
     out = subprocess.run([sys.executable, "-m", "clin_linker.pipeline.cli", *command, "--help"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "usage: " in out.stdout and ("--data" in out.stdout if command == ["train", "ner"] else "clin-linker" in out.stdout)
+    assert "usage: " in out.stdout and ("--" in out.stdout if command[-1:] in (["ner"], ["linking"], ["biencoder"]) else "clin-linker" in out.stdout)
 
 
 def test_missing_notes_file_is_a_clear_error(tmp_path):

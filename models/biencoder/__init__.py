@@ -1,0 +1,1 @@
+"""SapBERT-style bi-encoder: training data, training (torch), and torch-free linking evaluation."""

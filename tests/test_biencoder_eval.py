@@ -1,0 +1,113 @@
+"""Linking evaluation (acc@k, MRR, ceiling, alt ids, composite gold ids) on a tiny hand-made set.
+
+Uses the real committed base encoder: every dev mention below is either a verbatim dictionary name (cosine
+1.0, rank 1 by construction), the prefix of exactly one other name, or absent from the dictionary, so the
+expected ranks are known by hand.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from clin_linker.models.biencoder.evaluate import (
+    DictionaryIndex, add_mentions, evaluate_linking, load_dictionary, load_names_tsv, main,
+)
+from clin_linker.models.encoder_runtime import OnnxSentenceEncoder
+from clin_linker.ontologies.default_index import DEFAULT_ENCODER_DIR
+
+NAMES = """concept_id\tname\tname_type\talt_ids
+MESH:D001\tmyocardial infarction\tpreferred\tOMIM:100|DOID:5
+MESH:D001\tMI\tsynonym\tOMIM:100|DOID:5
+MESH:D002\tdiabetes\tpreferred\t
+MESH:D003\tdiabetes mellitus\tpreferred\t
+MESH:D004\tasthma\tpreferred\t
+MESH:D005\tpneumonia\tpreferred\t
+MESH:D006\tfracture of femur\tpreferred\t
+"""
+DRUGS = """concept_id\tname\tname_type
+MESH:D100\tmetformin\tpreferred
+"""
+PAIRS = [
+    {"mention": "myocardial infarction", "concept_ids": ["OMIM:100"], "label": "CONDITION"},  # alt id: rank 1
+    {"mention": "asthma", "concept_ids": ["MESH:D004"], "label": "CONDITION"},                # rank 1
+    {"mention": "pneumonia", "concept_ids": ["MESH:D999", "MESH:D005"], "label": "CONDITION"},  # composite: 1
+    {"mention": "diabetes", "concept_ids": ["MESH:D003"], "label": "CONDITION"},              # rank 2
+    {"mention": "gout", "concept_ids": ["MESH:D777"], "label": "CONDITION"},                  # not in dict
+    {"mention": "metformin", "concept_ids": ["MESH:D100"], "label": "DRUG"},                  # rank 1
+]
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return OnnxSentenceEncoder(DEFAULT_ENCODER_DIR, threads=1)
+
+
+@pytest.fixture()
+def files(tmp_path):
+    (tmp_path / "names.tsv").write_text(NAMES)
+    (tmp_path / "drugs.tsv").write_text(DRUGS)
+    (tmp_path / "dev.jsonl").write_text("".join(json.dumps(p) + "\n" for p in PAIRS))
+    return tmp_path
+
+
+def test_known_acc_and_mrr(files, encoder):
+    r = evaluate_linking(files / "dev.jsonl", [files / "names.tsv", files / "drugs.tsv"], encoder, k=25)
+    assert set(r) == {"acc@1", "acc@5", "acc@25", "mrr", "n", "ceiling", "labels"}
+    assert r["n"] == 6
+    assert r["acc@1"] == pytest.approx(4 / 6)
+    assert r["acc@5"] == pytest.approx(5 / 6)
+    assert r["acc@25"] == pytest.approx(5 / 6)
+    assert r["mrr"] == pytest.approx((1 + 1 + 1 + 0.5 + 0 + 1) / 6)
+    assert r["ceiling"] == pytest.approx(5 / 6)
+    cond, drug = r["labels"]["CONDITION"], r["labels"]["DRUG"]
+    assert cond["n"] == 5 and cond["acc@1"] == pytest.approx(3 / 5) and cond["mrr"] == pytest.approx(3.5 / 5)
+    assert cond["ceiling"] == pytest.approx(4 / 5)
+    assert drug == {"acc@1": 1.0, "acc@5": 1.0, "acc@25": 1.0, "mrr": 1.0, "n": 1, "ceiling": 1.0}
+
+
+def test_alt_ids_and_dictionary_loading(files):
+    d = load_dictionary([files / "names.tsv", files / "drugs.tsv"])
+    assert len(d) == 7 and len(d.names) == 8
+    mi = d.concepts.index("MESH:D001")
+    assert d.ids[mi] == {"MESH:D001", "OMIM:100", "DOID:5"}
+    with pytest.raises(ValueError):
+        (files / "bad.tsv").write_text("id\tlabel\nX\ty\n")
+        load_names_tsv(files / "bad.tsv")
+
+
+def test_without_alt_ids_the_omim_mention_is_unreachable(files, encoder):
+    (files / "noalt.tsv").write_text("\n".join(l.rsplit("\t", 1)[0] for l in NAMES.splitlines()) + "\n")
+    r = evaluate_linking(files / "dev.jsonl", [files / "noalt.tsv", files / "drugs.tsv"], encoder)
+    assert r["acc@1"] == pytest.approx(3 / 6)
+    assert r["ceiling"] == pytest.approx(4 / 6)
+
+
+def test_train_mentions_added_to_the_dictionary(files, encoder):
+    (files / "train.jsonl").write_text(json.dumps({"mention": "gout", "concept_ids": ["MESH:D777"]}) + "\n"
+                                       + json.dumps({"mention": "sugar disease", "concept_ids": ["MESH:D003"]}) + "\n")
+    base = load_dictionary([files / "names.tsv", files / "drugs.tsv"])
+    d = add_mentions(base, files / "train.jsonl")
+    assert len(base) == 7 and len(d) == 8  # a copy; the unknown id became a concept
+    r = evaluate_linking(files / "dev.jsonl", [files / "names.tsv", files / "drugs.tsv"], encoder,
+                         add_train_mentions=[files / "train.jsonl"])
+    assert r["ceiling"] == 1.0
+    assert r["acc@1"] == pytest.approx(5 / 6)  # "gout" is now a verbatim name
+
+
+def test_prebuilt_index_with_shared_cache(files, encoder):
+    d = load_dictionary([files / "names.tsv", files / "drugs.tsv"])
+    cache: dict = {}
+    idx = DictionaryIndex(d, encoder, cache=cache)
+    assert len(cache) == len(d.names)
+    assert np.allclose(np.linalg.norm(idx.vectors, axis=1), 1.0, atol=1e-4)
+    r = evaluate_linking(files / "dev.jsonl", None, encoder, index=idx, return_details=True)
+    assert r["acc@1"] == pytest.approx(4 / 6) and r["dictionary_concepts"] == 7 and r["ms_per_mention"] > 0
+
+
+def test_cli_json(files, capsys):
+    main(["--pairs", str(files / "dev.jsonl"), "--dictionary", str(files / "names.tsv"), str(files / "drugs.tsv"),
+          "--encoder", str(DEFAULT_ENCODER_DIR), "--json", "--threads", "1"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["acc@1"] == pytest.approx(4 / 6) and out["labels"]["DRUG"]["acc@1"] == 1.0

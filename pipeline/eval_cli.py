@@ -57,6 +57,32 @@ def _eval_ner(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_context(args: argparse.Namespace) -> int:
+    from .context_component import score_context
+
+    data = Path(args.data)
+    if not data.exists():
+        raise FileNotFoundError(f"annotated file {data} does not exist")
+    examples = []
+    for number, line in enumerate(data.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        example = json.loads(line)
+        missing = [k for k in ("text", "start", "end") if k not in example]
+        if missing:
+            raise ValueError(f"{data}, line {number}: field(s) {', '.join(missing)} missing; each line needs "
+                             "text, start, end and the flags to score")
+        examples.append(example)
+    scores = score_context(examples)
+    if args.json:
+        print(json.dumps(scores, indent=2))
+    else:
+        print(f"{'flag':<13} {'accuracy':>8} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>5}")
+        for flag, s in scores.items():
+            print(f"{flag:<13} {s['accuracy']:>8.3f} {s['precision']:>9.3f} {s['recall']:>7.3f} {s['f1']:>6.3f} {s['n']:>5}")
+    return 0
+
+
 def _eval_linking(args: argparse.Namespace) -> int:
     from ..models.biencoder.evaluate import main as linking_main
 
@@ -85,6 +111,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     ner.add_argument("--json", action="store_true",
                      help='print one JSON object {"micro": {...}, "labels": {...}, "n_docs": N}')
     ner.set_defaults(handler=_eval_ner)
+    context = sub.add_parser(
+        "context",
+        help="accuracy and F1 per assertion flag (negated, uncertain, historical, hypothetical, family)",
+        description="Score the pipeline's sections + ConText on annotated spans: one JSON object per line, "
+        '{"text", "start", "end", "negated", "uncertain", "historical", "hypothetical", "family"}; the span is '
+        "the target, and flags absent from a line are not scored.",
+    )
+    context.add_argument("--data", required=True, help="annotated JSONL file")
+    context.add_argument("--json", action="store_true",
+                         help='print one JSON object {FLAG: {"accuracy", "precision", "recall", "f1", "n"}}')
+    context.set_defaults(handler=_eval_context)
     linking = sub.add_parser(
         "linking", add_help=False,
         help="acc@1/5/25 + MRR of an encoder on mention->concept pairs (options: clin-linker eval linking --help)",

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 COMMANDS = [[], ["run"], ["vocab"], ["vocab", "build"], ["index"], ["index", "build"], ["model"], ["eval"],
-            ["eval", "ner"], ["eval", "linking"], ["train"], ["train", "ner"], ["train", "biencoder"],
+            ["eval", "ner"], ["eval", "context"], ["eval", "linking"], ["train"], ["train", "ner"], ["train", "biencoder"],
             ["model", "export-encoder"]]
 
 
@@ -57,3 +57,26 @@ def test_vocab_index_and_run_commands_chain(tmp_path):
     codes = {r[0] for r in con.execute(
         "select c.concept_code from note_nlp n join concept c on c.concept_id = n.note_nlp_source_concept_id").fetchall()}
     assert codes == {"LP001", "LP002"}
+
+
+def test_eval_context_on_a_hand_made_file(tmp_path):
+    """Line 2's annotator calls plain "asthma" negated: one false negative; flags absent are not scored."""
+    rows = [
+        {"text": "Denies chest pain.", "start": 7, "end": 17, "negated": True},
+        {"text": "Patient has asthma.", "start": 12, "end": 18, "negated": True},
+        {"text": "No fever today.", "start": 3, "end": 8, "negated": True},
+        {"text": "Mother had breast cancer.", "start": 11, "end": 24, "family": True},
+    ]
+    data = tmp_path / "context.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = subprocess.run([sys.executable, "-m", "clin_linker.pipeline.cli", "eval", "context", "--data", str(data),
+                          "--json"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    scores = json.loads(out.stdout)
+    assert set(scores) == {"negated", "family"}
+    assert scores["negated"]["n"] == 3
+    assert scores["negated"]["accuracy"] == pytest.approx(2 / 3)
+    assert scores["negated"]["precision"] == pytest.approx(1.0)
+    assert scores["negated"]["recall"] == pytest.approx(2 / 3)
+    assert scores["negated"]["f1"] == pytest.approx(0.8)
+    assert scores["family"] == {"accuracy": 1.0, "precision": 1.0, "recall": 1.0, "f1": 1.0, "n": 1}

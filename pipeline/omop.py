@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib.metadata import version
 
 from spacy.tokens import Doc, Span
 
 from ..ontologies.local_ids import LOCAL_ID_MIN
 from ..ontologies.store import ConceptStore
+from .section_concepts import resolve_section_concepts
 from .sections import section_concept_id
 
 MAX_TEXT = 250  # lexical_variant, snippet and term_modifiers are varchar(250) in CDM v5.4
@@ -61,16 +62,22 @@ def term_modifiers(span: Span, concept_key: str | None) -> str:
         f"code={concept_key or 'NIL'}",
         f"score={span._.score:.2f}" if span._.score is not None else "score=",
         f"label={span.label_}",
+        f"section={span._.section or 'none'}",
     ]
     return ",".join(parts)[:MAX_TEXT]
 
 
-def note_nlp_rows(doc: Doc, note_id: int, store: ConceptStore, system: str, run_at: dt.datetime) -> list[dict]:
+def note_nlp_rows(doc: Doc, note_id: int, store: ConceptStore, system: str, run_at: dt.datetime,
+                  section_concepts: Mapping[str, int] | None = None) -> list[dict]:
     """One NOTE_NLP row per linked (or NIL) mention of ``doc``.
 
     ``note_nlp_source_concept_id`` is the linked concept's id (local ids allowed only here);
     ``note_nlp_concept_id`` its standard concept via Maps to, else 0. NIL mentions keep both at 0.
+    ``section_concepts`` (title -> id) defaults to the LOINC section concepts the store holds (0 without LOINC);
+    the Beam job resolves it once per run instead.
     """
+    if section_concepts is None:
+        section_concepts = resolve_section_concepts(store)
     rows = []
     for span in doc.ents:
         if span._.candidates is None:
@@ -81,7 +88,7 @@ def note_nlp_rows(doc: Doc, note_id: int, store: ConceptStore, system: str, run_
             {
                 "note_nlp_id": note_nlp_id(note_id, span.start_char, span.end_char, key, system),
                 "note_id": note_id,
-                "section_concept_id": section_concept_id(span._.section),
+                "section_concept_id": section_concept_id(span._.section, section_concepts),
                 "snippet": _snippet(span),
                 "offset": str(span.start_char),
                 "lexical_variant": span.text[:MAX_TEXT],

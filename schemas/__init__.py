@@ -5,6 +5,8 @@ Files (package data, read with :mod:`importlib.resources` so they work from an i
 - ``duckdb/omop_cdm_v54.sql``, ``postgresql/omop_cdm_v54.sql``: NOTE, NOTE_NLP, CONCEPT,
   CONDITION_OCCURRENCE, DRUG_EXPOSURE, PROCEDURE_OCCURRENCE; ``CREATE TABLE IF NOT EXISTS`` so they can
   run on every start. Deviations from the official DDL are listed at the top of each file.
+- ``duckdb/clin_linker_event_source.sql``, ``postgresql/...``: clin-linker's own table (not CDM) recording which
+  note supports each derived clinical event, so re-runs replace derived rows (:func:`event_source_ddl`).
 - ``note.schema.json``: the input note record (DESIGN section 2).
 - ``dead_letter.schema.json``: the record written for each input that could not be processed.
 """
@@ -13,22 +15,33 @@ from __future__ import annotations
 import json
 from importlib import resources
 
-__all__ = ["DIALECTS", "SCHEMA_NAMES", "ddl", "json_schema"]
+__all__ = ["DIALECTS", "SCHEMA_NAMES", "ddl", "event_source_ddl", "json_schema"]
 
 DIALECTS: tuple[str, ...] = ("duckdb", "postgresql")
 SCHEMA_NAMES: tuple[str, ...] = ("note", "dead_letter")
 
 _DDL_FILE = "omop_cdm_v54.sql"
+_EVENT_SOURCE_FILE = "clin_linker_event_source.sql"
 
 
-def ddl(dialect: str = "duckdb") -> str:
-    """Return the OMOP CDM v5.4 DDL script for ``dialect`` ("duckdb" or "postgresql")."""
+def _dialect(dialect: str) -> str:
     key = str(dialect).strip().lower()
     if key in ("postgres", "pg"):
         key = "postgresql"
     if key not in DIALECTS:
         raise ValueError(f"unknown SQL dialect {dialect!r}; valid dialects: {', '.join(DIALECTS)}")
-    return resources.files(__name__).joinpath(key).joinpath(_DDL_FILE).read_text(encoding="utf-8")
+    return key
+
+
+def ddl(dialect: str = "duckdb") -> str:
+    """Return the OMOP CDM v5.4 DDL script for ``dialect`` ("duckdb" or "postgresql")."""
+    return resources.files(__name__).joinpath(_dialect(dialect)).joinpath(_DDL_FILE).read_text(encoding="utf-8")
+
+
+def event_source_ddl(dialect: str = "duckdb") -> str:
+    """DDL of clin-linker's derived-event bookkeeping table (kept apart: it is not an OMOP CDM table)."""
+    return (resources.files(__name__).joinpath(_dialect(dialect)).joinpath(_EVENT_SOURCE_FILE)
+            .read_text(encoding="utf-8"))
 
 
 def json_schema(name: str) -> dict:

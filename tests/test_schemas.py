@@ -350,3 +350,35 @@ def test_dead_letter_requires_every_field():
     v = _validator("dead_letter")
     for key in base:
         assert not v.is_valid({k: val for k, val in base.items() if k != key}), key
+
+
+# --- (7) derived clinical events: 63-bit ids and clin-linker's bookkeeping table --------------------------------
+
+_EVENT_INSERTS = {
+    "condition_occurrence_id": "insert into condition_occurrence (condition_occurrence_id, person_id, "
+    "condition_concept_id, condition_start_date, condition_type_concept_id) values (?, 1, 0, DATE '2026-01-01', 32858)",
+    "drug_exposure_id": "insert into drug_exposure (drug_exposure_id, person_id, drug_concept_id, "
+    "drug_exposure_start_date, drug_exposure_end_date, drug_type_concept_id) "
+    "values (?, 1, 0, DATE '2026-01-01', DATE '2026-01-01', 32858)",
+    "procedure_occurrence_id": "insert into procedure_occurrence (procedure_occurrence_id, person_id, "
+    "procedure_concept_id, procedure_date, procedure_type_concept_id) values (?, 1, 0, DATE '2026-01-01', 32858)",
+}
+
+
+def test_event_tables_take_63_bit_ids_and_the_event_source_table_is_separate():
+    from clin_linker.schemas import event_source_ddl
+
+    con = _duckdb_with_cdm()
+    for id_column, insert in _EVENT_INSERTS.items():
+        con.execute(insert, [2**63 - 1])  # the largest id clinical_events.event_id can produce
+    for _ in range(2):
+        con.execute(event_source_ddl("duckdb"))
+    assert [c[0] for c in _columns(con, "clin_linker_event_source")] == ["event_table", "event_id", "note_id",
+                                                                         "nlp_system"]
+    con.close()
+    assert "clin_linker_event_source" not in ddl("duckdb")  # not a CDM table: kept out of the CDM script
+    pg_events = event_source_ddl("postgresql")
+    assert "event_id bigint NOT NULL" in pg_events
+    assert "PRIMARY KEY (event_table, event_id, note_id, nlp_system)" in pg_events
+    for id_column in _EVENT_INSERTS:
+        assert re.search(rf"{id_column} bigint NOT NULL", ddl("postgresql"))

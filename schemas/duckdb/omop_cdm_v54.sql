@@ -9,6 +9,9 @@
 --     note_nlp_id is a deterministic 63-bit hash of (note_id, start, end, concept, nlp_system),
 --     so a re-run produces the same ids and upserts instead of duplicating; note ids from source
 --     systems are int64. note.note_event_id is BIGINT as in the PostgreSQL v5.4 DDL.
+--   * condition_occurrence_id, drug_exposure_id and procedure_occurrence_id are BIGINT, not INTEGER: rows
+--     derived from notes (`clin-linker run --derive-clinical-tables`) get a deterministic 63-bit hash of
+--     (table, person, concept, date), so a mention repeated in notes or re-runs lands on the same row.
 --   * note, note_nlp and concept declare their PRIMARY KEY inline (the official DDL adds the same keys
 --     in a separate primary_keys script), so INSERT ... ON CONFLICT DO NOTHING makes writes idempotent.
 --     condition_occurrence, drug_exposure and procedure_occurrence carry their official primary keys too.
@@ -70,7 +73,7 @@ CREATE TABLE IF NOT EXISTS note_nlp (
 );
 
 CREATE TABLE IF NOT EXISTS condition_occurrence (
-    condition_occurrence_id INTEGER NOT NULL,
+    condition_occurrence_id BIGINT NOT NULL,
     person_id INTEGER NOT NULL,
     condition_concept_id INTEGER NOT NULL,
     condition_start_date DATE NOT NULL,
@@ -90,7 +93,7 @@ CREATE TABLE IF NOT EXISTS condition_occurrence (
 );
 
 CREATE TABLE IF NOT EXISTS drug_exposure (
-    drug_exposure_id INTEGER NOT NULL,
+    drug_exposure_id BIGINT NOT NULL,
     person_id INTEGER NOT NULL,
     drug_concept_id INTEGER NOT NULL,
     drug_exposure_start_date DATE NOT NULL,
@@ -117,7 +120,7 @@ CREATE TABLE IF NOT EXISTS drug_exposure (
 );
 
 CREATE TABLE IF NOT EXISTS procedure_occurrence (
-    procedure_occurrence_id INTEGER NOT NULL,
+    procedure_occurrence_id BIGINT NOT NULL,
     person_id INTEGER NOT NULL,
     procedure_concept_id INTEGER NOT NULL,
     procedure_date DATE NOT NULL,

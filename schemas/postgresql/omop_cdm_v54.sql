@@ -7,6 +7,9 @@
 --     note_nlp_id is a deterministic 63-bit hash of (note_id, start, end, concept, nlp_system),
 --     so a re-run produces the same ids and upserts instead of duplicating; note ids from source
 --     systems are int64.
+--   * condition_occurrence_id, drug_exposure_id and procedure_occurrence_id are bigint, not integer: rows
+--     derived from notes (`clin-linker run --derive-clinical-tables`) get a deterministic 63-bit hash of
+--     (table, person, concept, date), so a mention repeated in notes or re-runs lands on the same row.
 --   * note, note_nlp and concept declare their PRIMARY KEY inline (the official DDL adds the same keys
 --     in a separate primary_keys script), so INSERT ... ON CONFLICT DO NOTHING makes writes idempotent.
 --     condition_occurrence, drug_exposure and procedure_occurrence carry their official primary keys too.
@@ -68,7 +71,7 @@ CREATE TABLE IF NOT EXISTS note_nlp (
 );
 
 CREATE TABLE IF NOT EXISTS condition_occurrence (
-    condition_occurrence_id integer NOT NULL,
+    condition_occurrence_id bigint NOT NULL,
     person_id integer NOT NULL,
     condition_concept_id integer NOT NULL,
     condition_start_date date NOT NULL,
@@ -88,7 +91,7 @@ CREATE TABLE IF NOT EXISTS condition_occurrence (
 );
 
 CREATE TABLE IF NOT EXISTS drug_exposure (
-    drug_exposure_id integer NOT NULL,
+    drug_exposure_id bigint NOT NULL,
     person_id integer NOT NULL,
     drug_concept_id integer NOT NULL,
     drug_exposure_start_date date NOT NULL,
@@ -115,7 +118,7 @@ CREATE TABLE IF NOT EXISTS drug_exposure (
 );
 
 CREATE TABLE IF NOT EXISTS procedure_occurrence (
-    procedure_occurrence_id integer NOT NULL,
+    procedure_occurrence_id bigint NOT NULL,
     person_id integer NOT NULL,
     procedure_concept_id integer NOT NULL,
     procedure_date date NOT NULL,

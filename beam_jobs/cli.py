@@ -5,6 +5,8 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
+from ..pipeline.clinical_events import NLP_TYPE_CONCEPT_ID
+
 
 def sample_notes_path() -> Path:
     """The synthetic sample notes shipped with the package (the embedded default input)."""
@@ -23,11 +25,18 @@ def _print_summary(summary) -> None:
     for code, n in summary.top_codes:
         print(f"  {n:>5}  {code}")
     print(f"rows inserted     {summary.rows_written}")
+    if summary.type_concept_check is not None:
+        print(f"derived events    *_type_concept_id {NLP_TYPE_CONCEPT_ID} (Type Concept 'NLP'): "
+              f"{'verified in the concept store' if summary.type_concept_check == 'verified' else 'not in the concept store, not verified'}")
+        if summary.event_skips:
+            print(f"  {len(summary.event_skips)} note(s) without derived events: {'; '.join(summary.event_skips[:3])}"
+                  + (" ..." if len(summary.event_skips) > 3 else ""))
     print(f"output            {summary.output}")
     print(f"dead letters      {summary.dead_letter_file}")
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..pipeline.section_concepts import read_section_map
     from .job import run_job
 
     notes = args.notes or [sample_notes_path()]
@@ -37,7 +46,8 @@ def _run(args: argparse.Namespace) -> int:
         linker["threads"] = args.threads
     summary = run_job(notes, Path(args.out), args.dead_letter, fmt=args.format, index_dir=args.index or "",
                       linker_config=linker, beam_args=beam_args,
-                      batch_size=args.batch_size)
+                      batch_size=args.batch_size, derive_clinical_tables=args.derive_clinical_tables,
+                      section_concepts=read_section_map(args.section_concepts) if args.section_concepts else None)
     _print_summary(summary)
     if not summary.balanced():
         print(f"ERROR: read {summary.read} != coded {summary.coded} + dead-lettered {summary.dead_lettered}")
@@ -69,5 +79,12 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help="NIL threshold: below this score a mention is written with concept 0 (default 0.75)")
     run.add_argument("--threads", type=int, default=0, help="onnxruntime threads per worker (default: all cores)")
     run.add_argument("--batch-size", type=int, default=32, help="notes per model call (default 32)")
+    run.add_argument("--derive-clinical-tables", action="store_true",
+                     help="also write affirmed, present, patient mentions as CONDITION_OCCURRENCE / DRUG_EXPOSURE / "
+                     "PROCEDURE_OCCURRENCE rows (by the linked concept's domain; one per person + concept + "
+                     f"note date; type concept {NLP_TYPE_CONCEPT_ID} 'NLP'); notes need person_id and note_date")
+    run.add_argument("--section-concepts", metavar="FILE.json",
+                     help="section -> concept map overrides, {title: concept id or concept key}, for "
+                     "NOTE_NLP.section_concept_id (default: the LOINC section concepts the vocabulary holds, else 0)")
     run.add_argument("beam_args", nargs=argparse.REMAINDER, help="Beam pipeline options after --")
     run.set_defaults(handler=_run)

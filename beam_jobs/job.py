@@ -3,7 +3,8 @@
 Thin on purpose: reading, validation, de-duplication, batching, dead-letters and the sink live here;
 linking is whatever :class:`~.model_handler.SpacyNoteModelHandler` loads (the shipped spaCy pipeline).
 Workers write Parquet/JSONL shards to a staging directory; the main process loads them into DuckDB once
-the pipeline has finished, then checks that read = coded + dead-lettered.
+the pipeline has finished, then checks that read = coded + dead-lettered. With ``derive_clinical_tables`` the
+workers also stage derived clinical events (pipeline.clinical_events) and the sink loads them too.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import json
 import shutil
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import apache_beam as beam
@@ -25,7 +27,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from ..ontologies.index import store_dir_of
 from ..ontologies.store import ConceptStore
+from ..pipeline.clinical_events import EVENT_COLUMNS, check_type_concept
 from ..pipeline.resources import resolve_index_dir
+from ..pipeline.section_concepts import Override, resolve_section_concepts
 from .duckdb_sink import NOTE_NLP_COLUMNS, load_into_duckdb
 from .model_handler import NoteResult, SpacyNoteModelHandler
 from .notes import Note, dead_letter, read_records, validate
@@ -41,6 +45,15 @@ _NOTE_NLP_SCHEMA = pa.schema(
     ]
 )
 assert tuple(_NOTE_NLP_SCHEMA.names) == NOTE_NLP_COLUMNS
+_EVENT_SCHEMA = pa.schema(
+    [
+        ("event_table", pa.string()), ("event_id", pa.int64()), ("person_id", pa.int64()),
+        ("concept_id", pa.int32()), ("start_date", pa.date32()), ("type_concept_id", pa.int32()),
+        ("source_value", pa.string()), ("source_concept_id", pa.int32()), ("note_id", pa.int64()),
+        ("nlp_system", pa.string()),
+    ]
+)
+assert tuple(_EVENT_SCHEMA.names) == EVENT_COLUMNS
 
 
 class ReadNotes(beam.DoFn):
@@ -89,7 +102,8 @@ def _split_results(result: NoteResult):
 
 
 class WriteCodedShard(beam.DoFn):
-    """One batch of coded notes -> a Parquet shard of NOTE_NLP rows + a JSONL list of the coded note ids."""
+    """One batch of coded notes -> a Parquet shard of NOTE_NLP rows (+ one of derived events) and a JSONL list
+    of the coded note ids with their nlp_system (the sink replaces what that system derived from them before)."""
 
     def __init__(self, staging: str):
         self.staging = staging
@@ -100,9 +114,15 @@ class WriteCodedShard(beam.DoFn):
         if rows:
             pq.write_table(pa.Table.from_pylist(rows, schema=_NOTE_NLP_SCHEMA),
                            Path(self.staging) / f"note_nlp-{name}.parquet")
+        events = [event for result in batch for event in result.events]
+        if events:
+            pq.write_table(pa.Table.from_pylist(events, schema=_EVENT_SCHEMA),
+                           Path(self.staging) / f"events-{name}.parquet")
         with open(Path(self.staging) / f"coded-{name}.jsonl", "w") as f:
             for result in batch:
-                f.write(json.dumps({"note_id": result.note_id, "mentions": len(result.rows)}) + "\n")
+                f.write(json.dumps({"note_id": result.note_id, "mentions": len(result.rows),
+                                    "nlp_system": result.nlp_system, "events": len(result.events),
+                                    "event_skip": result.event_skip}) + "\n")
         yield len(batch)
 
 
@@ -131,6 +151,10 @@ class JobSummary:
     output: str
     dead_letter_file: str
     notes_without_mentions: int = 0
+    #: --derive-clinical-tables: why notes got no derived events (names note and field), and whether the NLP
+    #: type concept id was verified against the store ("verified" / "absent"); None when not deriving
+    event_skips: list[str] = field(default_factory=list)
+    type_concept_check: str | None = None
 
     def balanced(self) -> bool:
         return self.read == self.coded + self.dead_lettered
@@ -174,8 +198,15 @@ def run_job(
     linker_config: dict | None = None,
     beam_args: list[str] | None = None,
     batch_size: int = 32,
+    derive_clinical_tables: bool = False,
+    section_concepts: Mapping[str, Override] | None = None,
 ) -> JobSummary:
-    """Run the job end to end and return its summary (nothing is printed here)."""
+    """Run the job end to end and return its summary (nothing is printed here).
+
+    ``derive_clinical_tables``: also write affirmed, present patient mentions as CONDITION_OCCURRENCE /
+    DRUG_EXPOSURE / PROCEDURE_OCCURRENCE rows. ``section_concepts``: overrides of the section -> concept map
+    (title -> concept id or concept key; default: LOINC section concepts the store holds, else 0).
+    """
     output = Path(output)
     dead_letter_file = Path(dead_letter_file or output.with_name(output.name + ".dead_letter.jsonl"))
     paths = [str(Path(n).resolve()) for n in notes]
@@ -184,9 +215,13 @@ def run_job(
             raise FileNotFoundError(f"notes file {path} does not exist")
     # resolve (and if needed build) the index once, here, so workers only load it
     index = resolve_index_dir(index_dir)
+    store = ConceptStore(store_dir_of(index))
+    sections = resolve_section_concepts(store, section_concepts)  # bad overrides fail before any work
+    type_check = check_type_concept(store) if derive_clinical_tables else None
     run_at = dt.datetime.now().replace(microsecond=0)
     handler = SpacyNoteModelHandler({"index_dir": str(index), **(linker_config or {})}, run_at,
-                                    min_batch_size=min(8, batch_size), max_batch_size=batch_size)
+                                    min_batch_size=min(8, batch_size), max_batch_size=batch_size,
+                                    section_concepts=sections, derive_events=derive_clinical_tables)
     staging = output.parent / f".{output.name}.staging-{uuid.uuid4().hex[:8]}"
     staging.mkdir(parents=True)
     try:
@@ -206,8 +241,9 @@ def run_job(
             for record in dead:
                 f.write(json.dumps(record) + "\n")
         shards = sorted(staging.glob("note_nlp-*.parquet"))
-        store = ConceptStore(store_dir_of(index))
-        written = load_into_duckdb(output, shards, store)
+        events = sorted(staging.glob("events-*.parquet")) if derive_clinical_tables else None
+        written = load_into_duckdb(output, shards, store, event_shards=events,
+                                   coded_notes=[(c["note_id"], c["nlp_system"]) for c in coded])
         summary = _summarize(shards, store)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -215,7 +251,9 @@ def run_job(
         read=read, coded=len(coded), dead_lettered=len(dead),
         dead_reasons=dict(Counter(d["reason_code"] for d in dead)),
         rows_written=written, output=str(output), dead_letter_file=str(dead_letter_file),
-        notes_without_mentions=sum(1 for c in coded if c["mentions"] == 0), **summary,
+        notes_without_mentions=sum(1 for c in coded if c["mentions"] == 0),
+        event_skips=sorted(c["event_skip"] for c in coded if c.get("event_skip")),
+        type_concept_check=type_check, **summary,
     )
 
 

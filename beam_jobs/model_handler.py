@@ -3,7 +3,8 @@
 ``load_model`` builds the same pipeline ``nlp.add_pipe("clin_linker")`` gives (pipeline.build), once per
 worker process (RunInference shares it across bundles). ``run_inference`` sends a whole batch through
 ``nlp.pipe`` so the encoder sees many mentions per call; a note that makes the pipeline fail is retried
-alone and comes back as an error result instead of taking its batch down.
+alone and comes back as an error result instead of taking its batch down. With ``derive_events`` it also
+returns each note's derived clinical event candidates (pipeline.clinical_events).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from spacy.language import Language
 from tqdm import tqdm
 
 from ..pipeline.build import build_pipeline, linker_of, model_ids
+from ..pipeline.clinical_events import event_rows, note_person_and_date
 from ..pipeline.omop import note_nlp_rows, nlp_system
 from .notes import Note
 
@@ -36,13 +38,21 @@ class NoteResult:
     position: int
     rows: list[dict] = field(default_factory=list)
     error: str | None = None
+    nlp_system: str = ""
+    events: list[dict] = field(default_factory=list)  # derived event candidates (only with derive_events)
+    event_skip: str | None = None  # why the note cannot have derived events (missing person_id/date)
 
 
 class SpacyNoteModelHandler(ModelHandler[Note, NoteResult, Language]):
-    def __init__(self, linker_config: dict, run_at: dt.datetime, min_batch_size: int = 8, max_batch_size: int = 64):
+    def __init__(self, linker_config: dict, run_at: dt.datetime, min_batch_size: int = 8, max_batch_size: int = 64,
+                 section_concepts: dict[str, int] | None = None, derive_events: bool = False):
+        """``section_concepts``: title -> section_concept_id, resolved once by the job (None: from the store per
+        note); ``derive_events``: also compute CONDITION/DRUG/PROCEDURE event candidates."""
         super().__init__()
         self.linker_config = dict(linker_config)
         self.run_at = run_at
+        self.section_concepts = dict(section_concepts) if section_concepts is not None else None
+        self.derive_events = derive_events
         self._batching = {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}
         self._bar: tqdm | None = None
 
@@ -53,9 +63,17 @@ class SpacyNoteModelHandler(ModelHandler[Note, NoteResult, Language]):
         linker = linker_of(nlp)
         system = nlp_system(model_ids(nlp))
         results = []
+        store = linker.resources.store
         for doc, note in nlp.pipe(((n.note_text, n) for n in notes), as_tuples=True):
-            rows = note_nlp_rows(doc, note.note_id, linker.resources.store, system, self.run_at)
-            results.append(NoteResult(note.note_id, note.source, note.position, rows))
+            rows = note_nlp_rows(doc, note.note_id, store, system, self.run_at, self.section_concepts)
+            result = NoteResult(note.note_id, note.source, note.position, rows, nlp_system=system)
+            if self.derive_events:
+                context = note_person_and_date(note.note_id, note.fields)
+                if isinstance(context, str):
+                    result.event_skip = context
+                else:
+                    result.events = event_rows(doc, note.note_id, *context, store, system)
+            results.append(result)
         return results
 
     def _progress(self, n: int) -> None:

@@ -37,7 +37,7 @@ def job(default_index, notes, tmp_path_factory):
     bad_jsonl.write_bytes(b'{"note_id": 9004, "note_text": "caf\xe9"}\n{"note_id": 9005, "note_text": 5}\n')
     out = root / "omop.duckdb"
     summary = run_job([sample_notes_path(), extra_csv, extra_parquet, bad_jsonl], out,
-                      index_dir=str(default_index), batch_size=8)
+                      index_dir=str(default_index), batch_size=8, derive_clinical_tables=True)
     return summary, out
 
 
@@ -86,6 +86,56 @@ def test_note_nlp_rows_join_concept_and_follow_the_cdm(job, notes):
     con.close()
 
 
+def test_demo_output_follows_the_omop_semantics(job, default_index):
+    """Issue 6 on the demo (sample notes, default ICD-10-CM + HPO store: no Athena, so no LOINC and no standard
+    concepts): assertion fields in range, local ids only in source fields, the section map applied."""
+    from clin_linker.ontologies.index import store_dir_of
+    from clin_linker.ontologies.store import ConceptStore
+    from clin_linker.pipeline.clinical_events import TABLES_BY_NAME
+    from clin_linker.pipeline.section_concepts import resolve_section_concepts
+
+    summary, out = job
+    expected = resolve_section_concepts(ConceptStore(store_dir_of(default_index)))
+    assert set(expected.values()) == {0}  # documented: without a LOINC vocabulary every section maps to 0
+    con = duckdb.connect(str(out), read_only=True)
+    assert con.execute("select count(*) from note_nlp where term_exists is null or term_exists not in ('Y','N') "
+                       "or term_temporal is null or term_temporal not in ('present','past')").fetchone()[0] == 0
+    assert con.execute("select count(*) from note_nlp where note_nlp_concept_id >= 2000000000 "
+                       "or section_concept_id >= 2000000000").fetchone()[0] == 0
+    assert con.execute("select count(*) from note_nlp where note_nlp_source_concept_id >= 2000000000").fetchone()[0]
+    sections = con.execute("select regexp_extract(term_modifiers, 'section=([a-z_]+)', 1), section_concept_id "
+                           "from note_nlp").fetchall()
+    found = [(title, sid) for title, sid in sections if title != "none"]
+    assert len({title for title, _ in found}) >= 8 and len(found) > len(sections) / 2
+    assert all(sid is not None for _, sid in sections)
+    assert all(sid == expected[title] for title, sid in found)
+    assert all(sid == 0 for title, sid in sections if title == "none")
+
+    # --derive-clinical-tables: NLP type, concept 0 without Athena, local ids only in the source field, each
+    # event backed by an affirmed, present mention of its note, one row per person + source concept + date
+    assert summary.type_concept_check == "absent"
+    assert any(s.startswith("note 9001: fields note_date and note_datetime are missing") for s in summary.event_skips)
+    assert any(s.startswith("note 9002: field person_id is missing") for s in summary.event_skips)
+    events = 0
+    for t in TABLES_BY_NAME.values():
+        rows = con.execute(
+            f"select e.{t.concept_column}, e.{t.type_column}, e.{t.source_concept_column}, c.concept_id is not null, "
+            f"exists (select 1 from clin_linker_event_source s join note_nlp n on n.note_id = s.note_id "
+            f"and n.nlp_system = s.nlp_system where s.event_table = '{t.table}' and s.event_id = e.{t.id_column} "
+            f"and n.note_nlp_source_concept_id = e.{t.source_concept_column} and n.term_exists = 'Y' "
+            f"and n.term_temporal = 'present') "
+            f"from {t.table} e left join concept c on c.concept_id = e.{t.source_concept_column}").fetchall()
+        events += len(rows)
+        for concept_id, type_id, source_id, joins, backed in rows:
+            assert concept_id == 0 and type_id == 32858 and source_id >= 2_000_000_000 and joins and backed
+        n, distinct = con.execute(f"select count(*), count(distinct (person_id, {t.source_concept_column}, "
+                                  f"{t.date_column})) from {t.table}").fetchone()
+        assert n == distinct
+    assert events == sum(summary.rows_written[t] for t in ("condition_occurrence", "drug_exposure",
+                                                           "procedure_occurrence")) > 0
+    con.close()
+
+
 def test_rerun_replaces_rows_instead_of_duplicating(job, default_index, notes):
     """A re-run (other batching) leaves exactly one set of rows per note for this nlp_system."""
     summary, out = job
@@ -104,9 +154,10 @@ def test_rerun_replaces_rows_instead_of_duplicating(job, default_index, notes):
 
 
 def test_multi_processing_direct_runner_loses_nothing(default_index, notes, tmp_path):
-    """The same job with two worker processes (each loads the pipeline once)."""
+    """The same job with two worker processes (each loads the pipeline once); derived events come back too."""
     summary = run_job([sample_notes_path()], tmp_path / "mp.duckdb", index_dir=str(default_index), batch_size=8,
                       beam_args=["--runner=DirectRunner", "--direct_running_mode=multi_processing",
-                                 "--direct_num_workers=2"])
+                                 "--direct_num_workers=2"], derive_clinical_tables=True)
     assert summary.read == summary.coded == len(notes) and summary.dead_lettered == 0
     assert summary.rows_written["note_nlp"] > len(notes)
+    assert summary.rows_written["condition_occurrence"] > 0 and summary.event_skips == []

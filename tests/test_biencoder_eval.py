@@ -111,3 +111,40 @@ def test_cli_json(files, capsys):
           "--encoder", str(DEFAULT_ENCODER_DIR), "--json", "--threads", "1"])
     out = json.loads(capsys.readouterr().out)
     assert out["acc@1"] == pytest.approx(4 / 6) and out["labels"]["DRUG"]["acc@1"] == 1.0
+
+
+def test_train_usage_breaks_ties_between_same_named_concepts(tmp_path, encoder):
+    """Two concepts named "depression": the one the train mentions use wins; without them, the first wins."""
+    (tmp_path / "names.tsv").write_text("concept_id\tname\nMESH:D863\tDepression\nMESH:D866\tDepressive Disorder\n")
+    (tmp_path / "dev.jsonl").write_text(json.dumps({"mention": "depression", "concept_ids": ["MESH:D866"]}) + "\n")
+    (tmp_path / "train.jsonl").write_text(
+        "".join(json.dumps({"mention": "depression", "concept_ids": [c]}) + "\n"
+                for c in ["MESH:D866", "MESH:D866", "MESH:D863"]))
+    plain = evaluate_linking(tmp_path / "dev.jsonl", tmp_path / "names.tsv", encoder)
+    assert plain["acc@1"] == 0.0 and plain["acc@5"] == 1.0
+    used = evaluate_linking(tmp_path / "dev.jsonl", tmp_path / "names.tsv", encoder,
+                            add_train_mentions=tmp_path / "train.jsonl")
+    assert used["acc@1"] == 1.0
+
+
+def test_short_forms_expand_from_same_document_mentions(tmp_path, encoder):
+    from clin_linker.models.biencoder.doc_abbreviations import DocAbbreviationExpander, looks_like_short_form
+
+    assert looks_like_short_form("VSD") and looks_like_short_form("MDs") and not looks_like_short_form("gout")
+    pairs = [
+        {"mention": "ventricular septal defect", "concept_ids": ["MESH:D1"], "doc_id": "1"},
+        {"mention": "VSD", "concept_ids": ["MESH:D1"], "doc_id": "1"},
+        {"mention": "MI", "concept_ids": ["MESH:D2"], "doc_id": "1"},           # no long form in doc 1
+        {"mention": "VSD", "concept_ids": ["MESH:D1"], "doc_id": "2"},          # other document: untouched
+        {"mention": "myocardial infarction", "concept_ids": ["MESH:D2"], "doc_id": "2"},
+    ]
+    out = DocAbbreviationExpander().expand(pairs)
+    assert [p["mention"] for p in out] == ["ventricular septal defect", "ventricular septal defect", "MI", "VSD",
+                                          "myocardial infarction"]
+    assert out[1]["mention_as_written"] == "VSD" and "mention_as_written" not in out[3]
+    (tmp_path / "names.tsv").write_text("concept_id\tname\nMESH:D1\tventricular septal defect\n"
+                                        "MESH:D2\tmyocardial infarction\nMESH:D3\tVentricular Septal Rupture\n")
+    (tmp_path / "dev.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs[:2]))
+    r = evaluate_linking(tmp_path / "dev.jsonl", tmp_path / "names.tsv", encoder, expand_abbreviations=True,
+                         return_details=True)
+    assert r["acc@1"] == 1.0 and r["abbreviations_expanded"] == 1

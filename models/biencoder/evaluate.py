@@ -9,7 +9,11 @@ Protocol (BioSyn / SapBERT style):
 - MRR is computed over the top ``k`` (a gold concept below rank k contributes 0);
 - ``ceiling`` is the share of pairs with at least one gold id present in the dictionary;
 - train mentions may be added to the dictionary as extra names (``add_train_mentions``); report such a
-  run as a separate row.
+  run as a separate row. A train mention is the corpus's own usage: where several concepts carry the same
+  name, the one the train mentions use most wins the tie (a ``TRAIN_USAGE_PRIOR`` bonus, far below any
+  real cosine difference, on the names the train mentions use);
+- short forms may be expanded from long forms spelled out by other mentions of the same document
+  (``expand_abbreviations``, see ``doc_abbreviations``), the pair-file stand-in for Ab3P; reported as its own row.
 """
 from __future__ import annotations
 
@@ -24,6 +28,9 @@ from pathlib import Path
 import numpy as np
 
 KS = (1, 5, 25)
+#: Cosine bonus of a dictionary name in proportion to its share of the train mentions that spell it: only
+#: breaks ties between identical (or numerically indistinguishable) names of different concepts.
+TRAIN_USAGE_PRIOR = 1e-4
 
 
 @dataclass
@@ -34,8 +41,9 @@ class Dictionary:
     ids: list[set[str]] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     name_concept: list[int] = field(default_factory=list)
+    name_prior: list[float] = field(default_factory=list)
     _index: dict[str, int] = field(default_factory=dict)
-    _seen: set[tuple[int, str]] = field(default_factory=set)
+    _seen: dict[tuple[int, str], int] = field(default_factory=dict)
 
     def concept_index(self, concept_id: str, create: bool = True) -> int | None:
         i = self._index.get(concept_id)
@@ -46,14 +54,20 @@ class Dictionary:
             self.ids.append({concept_id})
         return i
 
-    def add_name(self, concept_id: str, name: str, alt_ids: Iterable[str] = ()) -> None:
+    def add_name(self, concept_id: str, name: str, alt_ids: Iterable[str] = ()) -> int | None:
+        """Add a name (case-insensitively once per concept); returns its position in ``names``."""
         name = " ".join(name.split())
         c = self.concept_index(concept_id)
         self.ids[c].update(a for a in alt_ids if a)
-        if name and (c, name.lower()) not in self._seen:
-            self._seen.add((c, name.lower()))
+        if not name:
+            return None
+        key = (c, name.lower())
+        if key not in self._seen:
+            self._seen[key] = len(self.names)
             self.names.append(name)
             self.name_concept.append(c)
+            self.name_prior.append(0.0)
+        return self._seen[key]
 
     def all_ids(self) -> set[str]:
         return set().union(*self.ids) if self.ids else set()
@@ -67,7 +81,7 @@ class Dictionary:
 
     def copy(self) -> "Dictionary":
         return Dictionary(list(self.concepts), [set(s) for s in self.ids], list(self.names),
-                          list(self.name_concept), dict(self._index), set(self._seen))
+                          list(self.name_concept), list(self.name_prior), dict(self._index), dict(self._seen))
 
     def __len__(self) -> int:
         return len(self.concepts)
@@ -132,18 +146,30 @@ def read_pairs(path: str | Path) -> list[dict]:
 
 
 def add_mentions(d: Dictionary, pairs_paths: str | Path | Sequence[str | Path]) -> Dictionary:
-    """A copy of ``d`` with each single-id train mention added as a name of its concept."""
+    """A copy of ``d`` with each single-id train mention added as a name of its concept.
+
+    Each name a train mention spells gets ``TRAIN_USAGE_PRIOR`` x (its concept's share of the train mentions
+    with that spelling), so "depression" annotated as Depressive Disorder beats the same-named MeSH heading.
+    """
     d = d.copy()
     by_id = d.concepts_for_id()
     if isinstance(pairs_paths, (str, Path)):
         pairs_paths = [pairs_paths]
+    uses: dict[int, int] = {}
+    spelled: dict[str, int] = {}
     for p in pairs_paths:
         for r in read_pairs(p):
             if len(r["concept_ids"]) != 1:
                 continue
             gold = r["concept_ids"][0]
             target = by_id.get(gold, [None])[0]
-            d.add_name(d.concepts[target] if target is not None else gold, r["mention"])
+            i = d.add_name(d.concepts[target] if target is not None else gold, r["mention"])
+            if i is not None:
+                uses[i] = uses.get(i, 0) + 1
+                key = d.names[i].lower()
+                spelled[key] = spelled.get(key, 0) + 1
+    for i, n in uses.items():
+        d.name_prior[i] = TRAIN_USAGE_PRIOR * n / spelled[d.names[i].lower()]
     return d
 
 
@@ -155,6 +181,7 @@ class DictionaryIndex:
         self.d = d
         order = np.argsort(np.asarray(d.name_concept, dtype=np.int64), kind="stable")
         self.name_concept = np.asarray(d.name_concept, dtype=np.int64)[order]
+        self.prior = np.asarray(d.name_prior, dtype=np.float32)[order]
         names = [d.names[i] for i in order]
         t0 = time.perf_counter()
         if cache is None:
@@ -174,7 +201,7 @@ class DictionaryIndex:
         top = np.zeros((len(queries), k), dtype=np.int64)
         top_s = np.zeros((len(queries), k), dtype=np.float32)
         for s in range(0, len(queries), chunk):
-            sims = queries[s : s + chunk] @ self.vectors.T
+            sims = queries[s : s + chunk] @ self.vectors.T + self.prior
             per_concept = np.maximum.reduceat(sims, self.starts, axis=1)
             part = np.argpartition(-per_concept, k - 1, axis=1)[:, :k]
             ps = np.take_along_axis(per_concept, part, axis=1)
@@ -206,13 +233,14 @@ def _scores(ranks: list[int | None], k: int) -> dict:
 
 def evaluate_linking(pairs_path, dictionary, encoder, k: int = 25, add_train_mentions=None,
                      index: DictionaryIndex | None = None, batch_size: int = 256,
-                     return_details: bool = False) -> dict:
+                     return_details: bool = False, expand_abbreviations: bool = False) -> dict:
     """Score ``encoder`` on the pairs in ``pairs_path`` against ``dictionary``.
 
     ``dictionary``: a Dictionary, a concept store dir, a names TSV or a list of those.
     ``encoder``: any object with ``encode(texts) -> np.ndarray`` (e.g. OnnxSentenceEncoder).
     ``add_train_mentions``: train pairs JSONL path(s) whose mentions become extra dictionary names.
     ``index``: a prebuilt DictionaryIndex (the dictionary is then taken from it; saves re-embedding).
+    ``expand_abbreviations``: query short forms by a same-document long form (``doc_abbreviations``).
     Returns ``{"acc@1","acc@5","acc@25","mrr","n","ceiling","labels": {LABEL: {...}}}``;
     with ``return_details`` also "ms_per_mention", "dictionary_embed_s", "dictionary_concepts", "dictionary_names".
     """
@@ -223,6 +251,10 @@ def evaluate_linking(pairs_path, dictionary, encoder, k: int = 25, add_train_men
         index = DictionaryIndex(d, encoder, batch_size=batch_size)
     d = index.d
     pairs = read_pairs(pairs_path) if isinstance(pairs_path, (str, Path)) else list(pairs_path)
+    if expand_abbreviations:
+        from .doc_abbreviations import DocAbbreviationExpander
+
+        pairs = DocAbbreviationExpander().expand(pairs)
     known = d.all_ids()
     mentions = sorted({p["mention"] for p in pairs})
     t0 = time.perf_counter()
@@ -259,6 +291,7 @@ def evaluate_linking(pairs_path, dictionary, encoder, k: int = 25, add_train_men
         result["dictionary_embed_s"] = index.embed_seconds
         result["dictionary_concepts"] = len(d)
         result["dictionary_names"] = len(d.names)
+        result["abbreviations_expanded"] = sum("mention_as_written" in p for p in pairs)
     return result
 
 
@@ -274,7 +307,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--pairs", required=True)
     ap.add_argument("--dictionary", required=True, nargs="+", help="concept store dir(s) and/or names TSV(s)")
     ap.add_argument("--encoder", required=True, help="clin-linker ONNX encoder artifact dir")
-    ap.add_argument("--add-train-mentions", nargs="*", default=None)
+    ap.add_argument("--add-train-mentions", nargs="*", default=None, metavar="TRAIN.jsonl",
+                    help="add these pairs' mentions to the dictionary as names (BioSyn protocol; report separately)")
+    ap.add_argument("--expand-abbreviations", action="store_true",
+                    help="query a short form by the long form another mention of the same doc_id spells out "
+                         "(stand-in for Ab3P on the text; report separately)")
     ap.add_argument("--k", type=int, default=25)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--json", action="store_true")
@@ -282,12 +319,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..encoder_runtime import OnnxSentenceEncoder
 
     enc = OnnxSentenceEncoder(Path(a.encoder), threads=a.threads)
-    r = evaluate_linking(a.pairs, a.dictionary, enc, k=a.k, add_train_mentions=a.add_train_mentions)
+    r = evaluate_linking(a.pairs, a.dictionary, enc, k=a.k, add_train_mentions=a.add_train_mentions,
+                         expand_abbreviations=a.expand_abbreviations)
     if a.json:
         print(json.dumps(r))
     else:
         print("composite gold ids: a hit on any id counts; concept alt_ids count as the concept"
-              + ("; train mentions ADDED to the dictionary" if a.add_train_mentions else ""))
+              + ("; train mentions ADDED to the dictionary" if a.add_train_mentions else "")
+              + ("; short forms expanded from same-document mentions" if a.expand_abbreviations else ""))
         print(f"{'':<34} acc@1 acc@5 acc@25 mrr    n      ceiling")
         print(format_row("all", r))
         for label, s in r["labels"].items():

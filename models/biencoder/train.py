@@ -138,7 +138,7 @@ def train(out: Path, base: str | None = None, max_pairs: int | None = 120_000, b
           hard_lr: float = 2e-5, save_every: int = 200, eval_every: int = 500, quick_dev_n: int = 300,
           max_seq_length: int = 32, threads: int = 2, resume: bool = False, phase1_minutes: float | None = None,
           pairs_override: list[Pair] | None = None, groups_override=None, subset: str = "all", data=None, quick_dev: bool = True,
-          device: str = "cpu") -> dict:
+          device: str = "cpu", epochs: int = 1) -> dict:
     from sentence_transformers import SentenceTransformer
     try:
         from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
@@ -233,8 +233,8 @@ def train(out: Path, base: str | None = None, max_pairs: int | None = 120_000, b
     if state["phase"] == "mnrl":
         if state["step"] == 0 and not state["history"]:
             model.eval(); dev("base")
-        batches = make_batches(pairs, batch_size, seed)
-        log.info("phase mnrl: %d batches of %d", len(batches), batch_size)
+        batches = [b for e in range(epochs) for b in make_batches(pairs, batch_size, seed + 1000 * e)]
+        log.info("phase mnrl: %d batches of %d (%d epoch(s))", len(batches), batch_size, epochs)
         run_phase("mnrl", batches, lambda b: [[p.anchor for p in b], [p.positive for p in b]], lr, phase1_minutes)
         dev("mnrl-end")
         shutil.rmtree(out / "model_mnrl", ignore_errors=True)
@@ -290,7 +290,7 @@ def train(out: Path, base: str | None = None, max_pairs: int | None = 120_000, b
     state["wall_s_this_run"] = time.time() - t0
     (out / "train_summary.json").write_text(json.dumps({"state": state, "data": stats, "args": {
         "max_pairs": max_pairs, "batch_size": batch_size, "lr": lr, "warmup": warmup, "seed": seed,
-        "mine_pairs": mine_pairs, "hard_lr": hard_lr, "max_seq_length": max_seq_length, "threads": threads,
+        "epochs": epochs, "mine_pairs": mine_pairs, "hard_lr": hard_lr, "max_seq_length": max_seq_length, "threads": threads,
         "phase1_minutes": phase1_minutes, "base": base or base_model_path()}}, indent=1))
     log.info("done: final model %s (%s)", final, state["chosen"])
     return state
@@ -303,6 +303,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=None, help="shared data dir (default ../shared/data)")
     ap.add_argument("--max-pairs", type=int, default=120_000)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--epochs", type=int, default=1, help="passes over the pairs in phase 1 (reshuffled each)")
     ap.add_argument("--lr", type=float, default=3e-5)
     ap.add_argument("--hard-lr", type=float, default=2e-5)
     ap.add_argument("--warmup", type=int, default=100)
@@ -324,7 +325,7 @@ def main(argv=None) -> int:
           seed=a.seed, mine_pairs=a.mine_pairs, hard_lr=a.hard_lr, save_every=a.save_every,
           eval_every=a.eval_every, quick_dev_n=a.quick_dev_n, max_seq_length=a.max_seq_length,
           threads=a.threads, resume=a.resume, phase1_minutes=a.phase1_minutes, data=a.data,
-          quick_dev=not a.no_quick_dev, subset=a.subset)
+          quick_dev=not a.no_quick_dev, subset=a.subset, epochs=a.epochs)
     return 0
 
 

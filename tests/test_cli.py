@@ -30,6 +30,19 @@ def test_missing_notes_file_is_a_clear_error(tmp_path):
     assert "does not exist" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_bad_section_concept_map_is_a_clear_error_before_any_coding(tmp_path):
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text(json.dumps({"note_id": 1, "note_text": "PMH: asthma."}) + "\n")
+    sections = tmp_path / "sections.json"
+    sections.write_text(json.dumps({"hpi": "LOINC:10164-2"}))
+    out = subprocess.run([sys.executable, "-m", "clin_linker.pipeline.cli", "run", "--notes", str(notes),
+                          "--out", str(tmp_path / "o.duckdb"), "--derive-clinical-tables",
+                          "--section-concepts", str(sections)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "unknown section title(s) ['hpi']" in out.stderr and "history_of_present_illness" in out.stderr
+    assert not (tmp_path / "o.duckdb").exists()
+
+
 def test_vocab_build_rejects_unknown_source(tmp_path):
     out = subprocess.run([sys.executable, "-m", "clin_linker.pipeline.cli", "vocab", "build", "--source", "mesh",
                           "--out", str(tmp_path / "s")], capture_output=True, text=True, timeout=120)

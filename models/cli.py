@@ -22,10 +22,52 @@ def _export_encoder(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_reranker(args: argparse.Namespace) -> int:
+    try:
+        from .reranker.export import export_cross_encoder
+    except ImportError as e:
+        raise ValueError(f"exporting needs the training extra: pip install torch==2.13.0 'clin-linker[train]' ({e})")
+    source = Path(args.source)
+    if not (source / "config.json").exists():
+        raise FileNotFoundError(f"{source} is not a saved HF model directory (no config.json); train one with "
+                                "`clin-linker train reranker`")
+    meta = export_cross_encoder(source, Path(args.out), args.model_id, max_length=args.max_length,
+                                description=args.description, threads=args.threads)
+    print(json.dumps(meta, indent=2))
+    return 0
+
+
+def _calibrate_reranker(args: argparse.Namespace) -> int:
+    from .encoder_runtime import OnnxSentenceEncoder
+    from .reranker.evaluate import fit_on_simulation
+    from .reranker.runtime import OnnxCrossEncoder
+
+    corpora = []
+    for spec in args.corpus:
+        if len(spec) < 2:
+            raise ValueError(f"--corpus takes PAIRS.jsonl then one or more dictionaries, got {spec}")
+        for path in spec:
+            if not Path(path).exists():
+                raise FileNotFoundError(f"--corpus: {path} does not exist")
+        corpora.append((spec[0], spec[1:]))
+    reranker = OnnxCrossEncoder(Path(args.reranker), threads=args.threads)
+    encoder = OnnxSentenceEncoder(Path(args.encoder), threads=args.threads)
+    calibrator = fit_on_simulation(corpora, encoder, reranker, args.rerank_k, args.target_precision,
+                                   holdout=args.holdout, seed=args.seed, fold=None if args.doc_fold == "all" else
+                                   args.doc_fold, expand_abbreviations=not args.no_expand_abbreviations)
+    calibrator.meta["encoder"] = encoder.info.short_id
+    path = calibrator.save(Path(args.out) if args.out else Path(args.reranker))
+    print(json.dumps(calibrator.to_json(), indent=2))
+    print(f"wrote {path}")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     try:
         if args.train_command == "ner":
             from .ner.train import main as train_main
+        elif args.train_command == "reranker":
+            from .reranker.train import main as train_main
         else:
             from .biencoder.train import main as train_main
     except ImportError as e:
@@ -48,6 +90,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Train the bi-encoder; every option is passed to clin_linker.models.biencoder.train.",
     )
     biencoder.set_defaults(handler=_train, passes_options_on=True)
+    reranker = train_sub.add_parser(
+        "reranker", add_help=False,
+        help="train the cross-encoder reranker (options: clin-linker train reranker --help)",
+        description="Train the reranker; every option is passed to clin_linker.models.reranker.train.",
+    )
+    reranker.set_defaults(handler=_train, passes_options_on=True)
 
     model = commands.add_parser("model", help="export trained networks to ONNX int8 artifacts")
     sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
@@ -65,3 +113,44 @@ def register(commands: argparse._SubParsersAction) -> None:
     enc.add_argument("--max-length", type=int, default=64, help="token limit for names and mentions (default 64)")
     enc.add_argument("--description", default="", help="free text recorded in artifact.json")
     enc.set_defaults(handler=_export_encoder)
+
+    rr = sub.add_parser(
+        "export-reranker",
+        help="export a trained cross-encoder (HF sequence classifier) to ONNX int8 (per-channel)",
+        description="Export a HF sequence-classification cross-encoder (one logit per (mention, name) pair) to "
+        "ONNX, quantize it to int8 per-channel, and write tokenizer.json + artifact.json with the measured "
+        "int8-vs-torch score agreement. Fit its NIL calibration next with `clin-linker model calibrate-reranker`.",
+    )
+    rr.add_argument("--source", required=True, help="HF model directory (save_pretrained + tokenizer)")
+    rr.add_argument("--out", required=True, help="artifact directory to write")
+    rr.add_argument("--model-id", default="clin-reranker-minilm-int8", help="id recorded in artifact.json")
+    rr.add_argument("--max-length", type=int, default=None,
+                    help="token limit per pair (default: the one training used, from train_summary.json, else 48)")
+    rr.add_argument("--description", default="", help="free text recorded in artifact.json")
+    rr.add_argument("--threads", type=int, default=2, help="torch/onnxruntime threads (default 2)")
+    rr.set_defaults(handler=_export_reranker)
+    cal = sub.add_parser(
+        "calibrate-reranker",
+        help="fit the reranker's NIL probability and threshold on dev pairs (unseen-concept simulation)",
+        description="Remove a seeded share of gold concepts from each corpus's dictionary, rerank its dev pairs, "
+        "and fit P(candidate is right) by logistic regression with non-negative weights on (cross-encoder logit, "
+        "logit margin, bi-encoder cosine); choose the NIL threshold reaching --target-precision with the most "
+        "recall. Writes calibration.json into the reranker directory (or --out). Only documents of --doc-fold "
+        "are used, so the other fold stays held out for `clin-linker eval linking --rerank ... --doc-fold B`.",
+    )
+    cal.add_argument("--reranker", required=True, help="cross-encoder artifact directory")
+    cal.add_argument("--encoder", required=True, help="bi-encoder artifact directory (retrieval)")
+    cal.add_argument("--corpus", nargs="+", action="append", required=True, metavar="PATH",
+                     help="PAIRS.jsonl followed by its dictionary file(s) / concept store(s); repeatable")
+    cal.add_argument("--rerank-k", type=int, default=5, help="candidates reranked per mention (default 5)")
+    cal.add_argument("--target-precision", type=float, default=0.9,
+                     help="NIL precision the threshold must reach on the calibration data (default 0.9)")
+    cal.add_argument("--holdout", type=float, default=0.2, help="share of gold concepts removed (default 0.2)")
+    cal.add_argument("--seed", type=int, default=13)
+    cal.add_argument("--doc-fold", choices=("A", "B", "all"), default="A",
+                     help="documents used (default A: fold B stays held out)")
+    cal.add_argument("--no-expand-abbreviations", action="store_true",
+                     help="do not expand short forms from same-document mentions (default: expand, as training)")
+    cal.add_argument("--threads", type=int, default=None)
+    cal.add_argument("--out", help="where to write calibration.json (default: into --reranker)")
+    cal.set_defaults(handler=_calibrate_reranker)

@@ -192,8 +192,26 @@ class DictionaryIndex:
                 cache.update(zip(missing, _encode(encoder, missing, batch_size)))
             self.vectors = np.ascontiguousarray(np.stack([cache[n] for n in names]), dtype=np.float32)
         self.embed_seconds = time.perf_counter() - t0
+        self.names = names
         self.starts = np.flatnonzero(np.r_[True, self.name_concept[1:] != self.name_concept[:-1]])
         self.concept_of_start = self.name_concept[self.starts]
+        ends = np.r_[self.starts[1:], len(names)]
+        self._span = {int(c): (int(s), int(e)) for c, s, e in zip(self.concept_of_start, self.starts, ends)}
+
+    def best_names(self, query: np.ndarray, concepts: Sequence[int], exclude: str | None = None) -> list[str | None]:
+        """Per concept, its name closest to ``query`` (a normalised vector): the name the retrieval matched.
+
+        ``exclude``: a name (case-insensitive) never returned; None where a concept has no other name.
+        """
+        out: list[str | None] = []
+        for c in concepts:
+            s, e = self._span[int(c)]
+            sims = self.vectors[s:e] @ query + self.prior[s:e]
+            if exclude is not None:
+                sims = np.where([n.lower() == exclude.lower() for n in self.names[s:e]], -np.inf, sims)
+            j = int(np.argmax(sims))
+            out.append(self.names[s + j] if np.isfinite(sims[j]) else None)
+        return out
 
     def search(self, queries: np.ndarray, k: int, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """Top-k concept indices and scores per query (best first)."""

@@ -1,0 +1,1 @@
+"""Cross-encoder reranker: mined training data (bi-encoder hard negatives) and training (torch)."""

@@ -4,6 +4,9 @@ Dense retrieval with the ONNX bi-encoder over the hnswlib name index, aggregated
 concept's score is its best name's cosine), plus exact-name evidence: a concept one of whose names
 normalises to the mention text scores 1.0, so a verbatim vocabulary name is never out-ranked by a
 near neighbour.
+
+Each candidate carries the name that matched (its best name's text, or the mention itself for an exact hit):
+the cross-encoder reranker scores (mention, that name), as it was trained to.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ class Candidate:
     concept_key: str
     score: float
     exact: bool = False
+    name: str = ""  # the concept's name that matched the mention (what the reranker reads)
 
 
 class CandidateGenerator:
@@ -69,10 +73,12 @@ class CandidateGenerator:
         by_text: dict[str, list[Candidate]] = {}
         for text, row_labels, row_sims in zip(unique, labels, sims):
             best: dict[str, float] = {}
+            best_name: dict[str, str] = {}
             for label, sim in zip(row_labels, row_sims):
                 key = self.index.concept_keys[label]
                 if sim > best.get(key, -1.0):
                     best[key] = float(sim)
+                    best_name[key] = self.index.names[label]
             exact = set(self.exact_lookup.get(normalize(text), ()))
             ranked = sorted(
                 best.keys() | exact,
@@ -80,6 +86,8 @@ class CandidateGenerator:
                 reverse=True,
             )[:k]
             by_text[text] = [
-                Candidate(c, EXACT_SCORE if c in exact else round(best[c], 4), c in exact) for c in ranked
+                Candidate(c, EXACT_SCORE if c in exact else round(best[c], 4), c in exact,
+                          text if c in exact else best_name[c])
+                for c in ranked
             ]
         return [by_text[m] for m in mentions]

@@ -1,0 +1,45 @@
+"""Rerank one mention's retrieved candidates: the single definition the pipeline and the evaluation share.
+
+Candidates are ordered by their calibrated probability (``calibration.NilCalibrator``), a monotone fusion of the
+cross-encoder logit, the logit margin and the bi-encoder cosine; ties keep the cross-encoder's order. With an
+uncalibrated model (probability = sigmoid(logit)) this is exactly the cross-encoder's order. The mention is NIL
+when the best probability is below the calibrator's threshold.
+
+A mention is *decisive* when a dictionary name is spelled like it (after ``pipeline.normalize``): its concept
+is linked without reranking (the evaluation measures what this shortcut costs).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...pipeline.normalize import normalize
+from .calibration import NilCalibrator, candidate_features
+
+
+@dataclass(frozen=True)
+class Reranked:
+    """``order``: candidate positions best first; ``probabilities`` and ``logits`` aligned with ``order``."""
+
+    order: np.ndarray
+    probabilities: np.ndarray
+    logits: np.ndarray
+
+    @property
+    def best_probability(self) -> float:
+        return float(self.probabilities[0]) if len(self.probabilities) else 0.0
+
+
+def rerank(logits: np.ndarray, cosines: np.ndarray, calibrator: NilCalibrator) -> Reranked:
+    """Order candidates by calibrated probability (ties: higher logit, then retrieval order)."""
+    logits = np.asarray(logits, dtype=np.float64).reshape(-1)
+    probabilities = calibrator.probability(candidate_features(logits, cosines))
+    order = np.lexsort((np.arange(len(logits)), -logits, -probabilities))
+    return Reranked(order, probabilities[order], logits[order])
+
+
+def is_decisive(query: str, name: str) -> bool:
+    """True when ``name`` (the top candidate's matched name) is spelled like the mention."""
+    key = normalize(query)
+    return bool(key) and key == normalize(name)

@@ -1,0 +1,136 @@
+"""The linker's second phase: cross-encoder reranking of the retrieved candidates, then NIL abstention.
+
+Used by the ``clin_linker`` component when ``rerank`` is on. For each mention:
+
+1. *decisive* mentions (``skip_exact``: a vocabulary name is spelled like the mention, score 1.0) are linked as
+   retrieved, without a cross-encoder call;
+2. otherwise the top ``rerank_k`` candidates are scored as (mention, the candidate's matched name) pairs, the
+   shape the reranker was trained on, and ordered by calibrated probability (``models.reranker.scoring``);
+3. below the NIL threshold the mention's concept is None; its reranked candidates stay on the span.
+
+Results are cached per (mention text lower-cased and whitespace-collapsed, label) for the life of the
+component: the model is uncased, so every text sharing a key gets exactly the same input ids and the cache
+never changes a result. Scoring is one onnxruntime call per ``mentions_per_call`` mentions; at 1 (default) a
+mention's scores depend only on its own candidates (dynamic int8 scales activations per call), so re-running a
+note writes the same rows however the notes were batched.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..models.artifacts import ARTIFACTS_DIR
+from ..models.reranker.calibration import CALIBRATION_FILE, NilCalibrator
+from ..models.reranker.runtime import OnnxCrossEncoder
+from ..models.reranker.scoring import rerank
+from .candidate_generator import Candidate
+
+log = logging.getLogger("clin_linker.reranking")
+
+#: The shipped reranker (int8 ONNX + calibration.json), used when ``reranker_dir`` is "".
+DEFAULT_RERANKER_DIR = ARTIFACTS_DIR / "reranker_minilm_int8"
+
+_SESSIONS: dict[tuple[str, int], OnnxCrossEncoder] = {}
+_LOCK = threading.Lock()
+
+
+def shared_cross_encoder(model_dir: Path, threads: int = 0) -> OnnxCrossEncoder:
+    """One onnxruntime session per (model, threads) per process, shared by every pipeline (read-only)."""
+    key = (str(Path(model_dir).resolve()), threads)
+    with _LOCK:
+        if key not in _SESSIONS:
+            _SESSIONS[key] = OnnxCrossEncoder(model_dir, threads=threads or None)
+        return _SESSIONS[key]
+
+
+@dataclass(frozen=True)
+class Linked:
+    """A mention's outcome: candidates best first as (concept_key, score), the chosen concept (None = NIL)."""
+
+    candidates: list[tuple[str, float]]
+    score: float | None
+    concept: str | None
+    reranked: bool
+
+
+def resolve_reranker_dir(reranker_dir: str) -> Path | None:
+    """The configured reranker directory; "" = the shipped one, or None when this installation has none."""
+    if reranker_dir:
+        path = Path(reranker_dir).expanduser()
+        if not (path / "artifact.json").exists():
+            raise FileNotFoundError(f"clin_linker: reranker_dir {path} has no artifact.json; export one with "
+                                    "`clin-linker model export-reranker`, or set rerank false")
+        return path
+    return DEFAULT_RERANKER_DIR if (DEFAULT_RERANKER_DIR / "artifact.json").exists() else None
+
+
+class MentionReranker:
+    """Cross-encoder + calibrated NIL for a linker component; holds the per-run result cache."""
+
+    def __init__(self, model_dir: Path, threads: int = 0, rerank_k: int = 5, nil_threshold: float = -1.0,
+                 skip_exact: bool = True, mentions_per_call: int = 1, cache_size: int = 200_000):
+        if rerank_k < 1:
+            raise ValueError(f"clin_linker: rerank_k must be >= 1, got {rerank_k}")
+        if mentions_per_call < 1:
+            raise ValueError(f"clin_linker: rerank_mentions_per_call must be >= 1, got {mentions_per_call}")
+        self.encoder = shared_cross_encoder(model_dir, threads)
+        calibration = Path(model_dir) / CALIBRATION_FILE
+        if calibration.exists():
+            self.calibrator = NilCalibrator.load(calibration)
+        else:
+            log.warning("reranker %s has no %s: NIL probability is the uncalibrated sigmoid of the logit",
+                        model_dir, CALIBRATION_FILE)
+            self.calibrator = NilCalibrator.uncalibrated()
+        if nil_threshold >= 0:
+            self.calibrator = NilCalibrator(self.calibrator.weights, self.calibrator.bias, nil_threshold,
+                                            self.calibrator.features, self.calibrator.meta)
+        self.rerank_k = rerank_k
+        self.skip_exact = skip_exact
+        self.mentions_per_call = mentions_per_call
+        self.cache_size = cache_size
+        self._cache: dict[tuple[str, str], Linked] = {}
+
+    @property
+    def model_id(self) -> str:
+        return self.encoder.model_id
+
+    @property
+    def threshold(self) -> float:
+        return self.calibrator.threshold
+
+    def link(self, queries: Sequence[str], labels: Sequence[str], candidates: Sequence[Sequence[Candidate]],
+             k: int) -> list[Linked]:
+        """Outcome per mention; all uncached, non-decisive mentions of the call are scored together."""
+        out: list[Linked | None] = [None] * len(queries)
+        todo: dict[tuple[str, str], list[int]] = {}
+        for i, (query, label, cands) in enumerate(zip(queries, labels, candidates)):
+            key = (" ".join(query.lower().split()), label)
+            if key in self._cache:
+                out[i] = self._cache[key]
+            elif not cands:
+                out[i] = Linked([], None, None, False)
+            elif self.skip_exact and cands[0].exact:
+                out[i] = Linked([(c.concept_key, c.score) for c in cands[:k]], cands[0].score, cands[0].concept_key,
+                                False)
+            else:
+                todo.setdefault(key, []).append(i)
+        if todo:
+            keys = list(todo)
+            heads = [list(candidates[todo[key][0]][: self.rerank_k]) for key in keys]
+            groups = [[(queries[todo[key][0]], c.name or c.concept_key) for c in head]
+                      for key, head in zip(keys, heads)]
+            logits = self.encoder.score_groups(groups, groups_per_call=self.mentions_per_call)
+            if len(self._cache) + len(keys) > self.cache_size:
+                self._cache.clear()
+            for key, head, lg in zip(keys, heads, logits):
+                r = rerank(lg, [c.score for c in head], self.calibrator)
+                ranked = [(head[j].concept_key, round(float(p), 4)) for j, p in zip(r.order, r.probabilities)][:k]
+                best = r.best_probability
+                linked = Linked(ranked, round(best, 4), ranked[0][0] if best >= self.threshold else None, True)
+                self._cache[key] = linked
+                for i in todo[key]:
+                    out[i] = linked
+        return out  # type: ignore[return-value]

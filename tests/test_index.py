@@ -62,3 +62,26 @@ def test_default_index_is_reused_not_rebuilt(default_index):
     assert fingerprint == default_fingerprint()
     manifest = read_manifest(default_index)
     assert manifest["counts"]["concepts"] > 100_000  # ICD-10-CM + HPO
+
+
+def test_the_shipped_encoder_is_the_fine_tuned_one_and_an_index_of_the_base_goes_stale(small_index, tmp_path):
+    from clin_linker.ontologies.default_index import BASE_ENCODER_DIR
+    from clin_linker.ontologies.index import build_index
+
+    assert read_artifact(DEFAULT_ENCODER_DIR).model_id == "clin-sapbert-minilm-l6-int8"
+    assert default_fingerprint()["encoder_sha256"] == read_artifact(DEFAULT_ENCODER_DIR).sha256
+    old = tmp_path / "old_index"
+    build_index(store_dir_of(small_index), BASE_ENCODER_DIR, old)
+    assert encoder_dir_of(old) == BASE_ENCODER_DIR
+    assert not index_is_current(old, store_dir_of(small_index), DEFAULT_ENCODER_DIR)
+    assert index_is_current(small_index, store_dir_of(small_index), DEFAULT_ENCODER_DIR)
+
+
+def test_heart_attack_is_myocardial_infarction_at_rank_one(default_index):
+    """The issue's example: the general MiniLM put Chest pain first; the fine-tuned default must not."""
+    index = NameIndex(default_index)
+    encoder = OnnxSentenceEncoder(DEFAULT_ENCODER_DIR)
+    store = ConceptStore(store_dir_of(default_index))
+    labels, _ = index.query(encoder.encode(["heart attack"]), k=1)
+    key = index.concept_keys[labels[0][0]]
+    assert key.startswith("ICD10CM:I21") or key == "HPO:HP:0001658", (key, store[key])

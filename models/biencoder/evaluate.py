@@ -333,10 +333,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--k", type=int, default=25)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--json", action="store_true")
+    from ..reranker.evaluate import add_rerank_arguments, run_rerank_cli
+
+    add_rerank_arguments(ap)  # --rerank DIR: before/after reranking + NIL (models/reranker/evaluate.py)
     a = ap.parse_args(argv)
     from ..encoder_runtime import OnnxSentenceEncoder
 
     enc = OnnxSentenceEncoder(Path(a.encoder), threads=a.threads)
+    if a.rerank:
+        return run_rerank_cli(a, enc)
     r = evaluate_linking(a.pairs, a.dictionary, enc, k=a.k, add_train_mentions=a.add_train_mentions,
                          expand_abbreviations=a.expand_abbreviations)
     if a.json:

@@ -1,0 +1,291 @@
+"""Cross-encoder reranking + NIL (issue 5) on a tiny real model trained in seconds (tests/reranker_fixture.py).
+
+The model is all-MiniLM-L6-v2 cut to one layer and trained on ten (mention, right name, wrong names) groups; it is
+exported with the shipped exporter, calibrated with the shipped unseen-concept simulation, and run through the
+real ONNX runtime, the eval CLI and the ``clin_linker`` component over a real store + index.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from clin_linker.models.reranker.calibration import (
+    NilCalibrator, candidate_features, choose_threshold, fit_calibrator, monotone_check, nil_precision_recall,
+)
+from clin_linker.ontologies.default_index import DEFAULT_ENCODER_DIR
+
+from reranker_fixture import GROUPS, train_tiny_cross_encoder
+
+RERANK_K = 4
+
+# --- calibration: no model needed ------------------------------------------------------------------------------
+
+
+def _synthetic(seed: int = 0, n: int = 400):
+    rng = np.random.default_rng(seed)
+    right = rng.random(n) < 0.4
+    logit = np.where(right, rng.normal(3, 1.5, n), rng.normal(-1, 1.5, n))
+    cos = np.where(right, rng.normal(0.85, 0.05, n), rng.normal(0.75, 0.05, n))
+    margin = np.where(right, rng.normal(2, 1, n), rng.normal(-2, 1, n))
+    return np.stack([logit, margin, cos], 1), right
+
+
+def test_fitted_probability_is_monotone_in_every_feature_and_in_0_1():
+    x, y = _synthetic()
+    cal = fit_calibrator(x, y)
+    assert all(w >= 0 for w in cal.weights) and cal.weights[0] > 0
+    assert monotone_check(cal)
+    grid = np.random.default_rng(1).normal(0, 30, (2000, 3))  # far outside the data, too
+    p = cal.probability(grid)
+    assert p.min() >= 0.0 and p.max() <= 1.0
+    # raising any one feature never lowers the probability
+    for j in range(3):
+        bumped = grid.copy()
+        bumped[:, j] += 0.5
+        assert np.all(cal.probability(bumped) >= p - 1e-12)
+
+
+def test_a_feature_that_hurts_gets_weight_zero_not_a_negative_weight():
+    x, y = _synthetic(2)
+    x[:, 2] = np.where(y, 0.6, 0.9)  # cosine anti-correlated with being right: monotone fit must not follow it
+    cal = fit_calibrator(x, y)
+    assert cal.weights[2] == 0.0
+    assert monotone_check(cal)
+
+
+def test_calibration_round_trips_and_refuses_a_non_monotone_file(tmp_path):
+    x, y = _synthetic(3)
+    cal = fit_calibrator(x, y)
+    cal.threshold = 0.3
+    cal.save(tmp_path)
+    again = NilCalibrator.load(tmp_path)
+    assert again.threshold == 0.3 and np.allclose(again.probability(x), cal.probability(x))
+    blob = json.loads((tmp_path / "calibration.json").read_text())
+    blob["weights"][1] = -0.5
+    (tmp_path / "calibration.json").write_text(json.dumps(blob))
+    with pytest.raises(ValueError, match="monotone"):
+        NilCalibrator.load(tmp_path)
+
+
+def test_threshold_reaches_the_target_nil_precision_on_its_data():
+    rng = np.random.default_rng(4)
+    is_nil = rng.random(500) < 0.2
+    best = np.clip(np.where(is_nil, rng.normal(0.3, 0.15, 500), rng.normal(0.8, 0.15, 500)), 0, 1)
+    chosen = choose_threshold(best, is_nil, 0.85)
+    assert chosen["reached"]
+    precision, recall, _ = nil_precision_recall(best, is_nil, chosen["threshold"])
+    assert precision >= 0.85 and recall == pytest.approx(chosen["recall"])
+    # a higher threshold (more abstention) would fall below the target or abstain on nothing more
+    stricter = nil_precision_recall(best, is_nil, chosen["threshold"] + 0.05)
+    assert stricter[0] < 0.85 or stricter[1] == recall
+
+
+def test_margin_feature_compares_each_candidate_with_the_best_other():
+    f = candidate_features(np.array([1.0, 3.0, 2.0]), np.array([0.9, 0.8, 0.7]))
+    assert f[:, 1].tolist() == [-2.0, 1.0, -1.0]
+
+
+# --- the tiny trained model ---------------------------------------------------------------------------------------
+
+
+def _group_dictionary(root: Path) -> tuple[Path, Path, dict[str, str]]:
+    """A names TSV of every name in GROUPS (one concept each) and the GROUPS mentions as gold pairs."""
+    names = sorted({n for _, pos, negs in GROUPS for n in [pos, *negs]})
+    cid = {n: f"T{i:03d}" for i, n in enumerate(names)}
+    (root / "names.tsv").write_text("concept_id\tname\n" + "".join(f"{cid[n]}\t{n}\n" for n in names))
+    (root / "pairs.jsonl").write_text("".join(
+        json.dumps({"mention": q, "concept_ids": [cid[pos]], "doc_id": str(i), "label": "CONDITION"}) + "\n"
+        for i, (q, pos, _) in enumerate(GROUPS)))
+    return root / "names.tsv", root / "pairs.jsonl", cid
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    pytest.importorskip("torch", reason="training the tiny reranker needs the [train] extra")
+    from clin_linker.models.encoder_runtime import OnnxSentenceEncoder
+    from clin_linker.models.reranker.evaluate import fit_on_simulation
+    from clin_linker.models.reranker.export import export_cross_encoder
+    from clin_linker.models.reranker.runtime import OnnxCrossEncoder
+
+    root = tmp_path_factory.mktemp("reranker")
+    hf = train_tiny_cross_encoder(root / "hf")
+    meta = export_cross_encoder(hf, root / "int8", "tiny-reranker", keep_fp32=root / "fp32.onnx")
+    names, pairs, cid = _group_dictionary(root)
+    encoder = OnnxSentenceEncoder(DEFAULT_ENCODER_DIR, threads=2)
+    reranker = OnnxCrossEncoder(root / "int8", threads=2)
+    calibrator = fit_on_simulation([(pairs, [names])], encoder, reranker, RERANK_K, target_precision=0.8,
+                                   holdout=0.5, fold=None, expand_abbreviations=False)
+    calibrator.save(root / "int8")
+    return SimpleNamespace(root=root, hf=hf, int8=root / "int8", fp32=root / "fp32.onnx", meta=meta, names=names,
+                           pairs=pairs, cid=cid, encoder=encoder, reranker=reranker, calibrator=calibrator)
+
+
+def _torch_scores(tiny, pairs):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from clin_linker.models.reranker.export import torch_scores
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny.hf)).eval()
+    return torch_scores(model, AutoTokenizer.from_pretrained(str(tiny.hf)), pairs, tiny.meta["max_length"])
+
+
+def test_onnx_scores_match_the_trained_torch_model(tiny):
+    import onnxruntime as ort
+
+    pairs = [(q, n) for q, pos, negs in GROUPS for n in [pos, *negs]]
+    ref = _torch_scores(tiny, pairs)
+    # the model learned its groups: torch ranks every right name first (else the checks below prove little)
+    per_group = ref.reshape(len(GROUPS), -1)
+    assert (per_group.argmax(1) == 0).all()
+    assert np.isfinite(per_group).all()
+
+    fp32 = tiny.reranker.__class__(tiny.int8, threads=2)
+    fp32.session = ort.InferenceSession(str(tiny.fp32), providers=["CPUExecutionProvider"])
+    assert np.abs(fp32.score(pairs) - ref).max() < 1e-4  # the graph is the model
+
+    groups = [[(q, n) for n in [pos, *negs]] for q, pos, negs in GROUPS]
+    int8 = np.concatenate(tiny.reranker.score_groups(groups))
+    assert np.abs(int8 - ref).max() < 0.05 * (ref.max() - ref.min())  # int8: within 5% of the logit range
+    assert np.corrcoef(int8, ref)[0, 1] > 0.99
+    assert (int8.reshape(len(GROUPS), -1).argmax(1) == 0).all()  # int8 keeps every right name first
+    recorded = tiny.meta["int8_vs_torch"]
+    assert recorded["pearson"] > 0.98 and recorded["n_groups"] > 0
+    assert tiny.meta["fp32_onnx_vs_torch_max_abs_diff"] < 1e-4
+    assert json.loads((tiny.int8 / "artifact.json").read_text())["kind"] == "cross-encoder"
+
+
+def test_a_group_scored_alone_scores_the_same_among_other_groups(tiny):
+    groups = [[(q, n) for n in [pos, *negs]] for q, pos, negs in GROUPS]
+    alone = tiny.reranker.score_groups([groups[3]])[0]
+    among = tiny.reranker.score_groups(groups, groups_per_call=1)[3]
+    assert np.array_equal(alone, among)
+
+
+def test_runtime_refuses_a_sentence_encoder_directory():
+    from clin_linker.models.reranker.runtime import OnnxCrossEncoder
+
+    with pytest.raises(ValueError, match="cross-encoder"):
+        OnnxCrossEncoder(DEFAULT_ENCODER_DIR)
+
+
+def test_fitted_calibration_of_the_tiny_model_is_monotone_and_recorded(tiny):
+    cal = NilCalibrator.load(tiny.int8)
+    assert cal.meta["fitted"] and cal.meta["rerank_k"] == RERANK_K
+    assert 0.0 <= cal.threshold <= 1.0 and monotone_check(cal)
+
+
+def test_eval_linking_rerank_json_keeps_the_biencoder_keys_and_adds_retrieval_only_and_nil(tiny, capsys):
+    from clin_linker.models.biencoder.evaluate import evaluate_linking
+    from clin_linker.pipeline.cli import main
+
+    rc = main(["eval", "linking", "--pairs", str(tiny.pairs), "--dictionary", str(tiny.names), "--encoder",
+               str(DEFAULT_ENCODER_DIR), "--rerank", str(tiny.int8), "--rerank-k", str(RERANK_K), "--nil-holdout",
+               "0.5", "--json"])
+    assert rc == 0
+    r = json.loads(capsys.readouterr().out)
+    assert {"acc@1", "acc@5", "acc@25", "mrr", "n", "ceiling", "labels"} <= set(r)
+    assert set(r["nil"]) >= {"precision", "recall", "threshold"}
+    assert r["nil"]["threshold"] == pytest.approx(tiny.calibrator.threshold)
+    assert r["nil"]["nil_mentions"] > 0
+    # retrieval_only is exactly the bi-encoder protocol's result on the same pairs and dictionary
+    plain = evaluate_linking(tiny.pairs, tiny.names, tiny.encoder, k=25)
+    for key in ("acc@1", "acc@5", "acc@25", "mrr", "n", "ceiling"):
+        assert r["retrieval_only"][key] == pytest.approx(plain[key]), key
+    # reranking only reorders the top RERANK_K: acc@25 cannot move, and n is the same
+    assert r["acc@25"] == pytest.approx(plain["acc@25"]) and r["n"] == plain["n"]
+    # on the groups it was trained on, the cross-encoder beats retrieval alone
+    assert r["acc@1"] > r["retrieval_only"]["acc@1"]
+
+
+# --- the clin_linker component with reranking on ------------------------------------------------------------------
+
+VOCAB = """code,name,synonyms,domain,concept_class
+LP001,Frequent falls,recurrent falls|falls at home,Condition,
+LP002,"Chronic pain, lower back",lumbago,Condition,
+LP003,Home oxygen therapy,,Procedure,
+LP004,Fracture of femur,,Condition,
+LP005,Chest pain,,Condition,
+LP006,Heart failure,,Condition,
+LP007,Angina pectoris,,Condition,
+"""
+TEXT = "Recurrent falls. Low back pain since May. Heart attack in 2019. Broken thigh bone. low back pain again."
+
+
+@pytest.fixture(scope="module")
+def vocab_index(tmp_path_factory) -> Path:
+    """A store + index without any myocardial-infarction concept: 'heart attack' has no right answer in it."""
+    from clin_linker.ontologies.index import build_index
+    from clin_linker.ontologies.sources import load_sources
+    from clin_linker.ontologies.store import build_store
+
+    root = tmp_path_factory.mktemp("rerank_vocab")
+    (root / "site.csv").write_text(VOCAB)
+    build_store(load_sources([f"custom:SITE={root / 'site.csv'}"]), root / "store")
+    build_index(root / "store", DEFAULT_ENCODER_DIR, root / "index")
+    return root / "index"
+
+
+def _nlp(index: Path, **linker):
+    import spacy
+
+    from clin_linker.pipeline import linker_component  # noqa: F401  (registers the factory)
+
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": "CONDITION", "pattern": [{"LOWER": w} for w in phrase.split()]}
+                        for phrase in ("recurrent falls", "low back pain", "heart attack", "broken thigh bone")])
+    nlp.add_pipe("clin_linker", config={"index_dir": str(index), "detector": "none", "threads": 2, **linker})
+    return nlp
+
+
+def test_pipeline_reranks_and_a_mention_whose_concept_is_absent_abstains(tiny, vocab_index):
+    nlp = _nlp(vocab_index, reranker_dir=str(tiny.int8), rerank_k=RERANK_K)
+    linker = nlp.get_pipe("clin_linker")
+    assert linker.reranker is not None and "rr=tiny-reranker@" in linker.model_id
+    doc = nlp(TEXT)
+    spans = {e.text.lower(): e for e in doc.ents}
+    threshold = linker.reranker.threshold
+
+    heart = spans["heart attack"]  # gold (myocardial infarction) is not in this vocabulary
+    assert heart._.concept is None, heart._.candidates
+    assert heart._.candidates and heart._.score < threshold  # NIL keeps its reranked candidates
+
+    assert spans["low back pain"]._.concept == "SITE:LP002"
+    assert spans["broken thigh bone"]._.concept == "SITE:LP004"
+    assert spans["recurrent falls"]._.concept == "SITE:LP001"  # verbatim synonym: decisive, not reranked
+    assert spans["recurrent falls"]._.score == 1.0
+    for span in doc.ents:
+        scores = [s for _, s in span._.candidates]
+        assert scores == sorted(scores, reverse=True) and all(0.0 <= s <= 1.0 for s in scores)
+        assert span._.score == scores[0]
+        # reranked mentions keep their rerank_k candidates; the decisive one its retrieval top k
+        assert len(scores) <= (linker.k if span.text.lower() == "recurrent falls" else RERANK_K)
+
+    # both spellings of "low back pain" share one cache entry: same outcome, scored once
+    lows = [e for e in doc.ents if e.text.lower() == "low back pain"]
+    assert len(lows) == 2 and lows[0]._.candidates == lows[1]._.candidates
+    assert sum(1 for key in linker.reranker._cache if key[0] == "low back pain") == 1
+
+
+def test_rerank_off_and_missing_reranker_dir(tiny, vocab_index):
+    off = _nlp(vocab_index, rerank=False)
+    assert off.get_pipe("clin_linker").reranker is None
+    assert " rr=" not in off.get_pipe("clin_linker").model_id
+    doc = off("Low back pain.")
+    assert doc.ents[0]._.candidates  # retrieval-only linking still works
+    with pytest.raises(FileNotFoundError, match="reranker_dir"):
+        _nlp(vocab_index, reranker_dir=str(tiny.root / "nowhere"))
+
+
+def test_nil_threshold_override_makes_every_reranked_mention_nil(tiny, vocab_index):
+    strict = _nlp(vocab_index, reranker_dir=str(tiny.int8), rerank_k=RERANK_K, nil_threshold=1.0)
+    doc = strict(TEXT)
+    for span in doc.ents:
+        if span.text.lower() == "recurrent falls":
+            assert span._.concept == "SITE:LP001"  # decisive: linked without a probability
+        else:
+            assert span._.concept is None and span._.candidates

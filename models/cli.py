@@ -54,7 +54,8 @@ def _calibrate_reranker(args: argparse.Namespace) -> int:
     encoder = OnnxSentenceEncoder(Path(args.encoder), threads=args.threads)
     calibrator = fit_on_simulation(corpora, encoder, reranker, args.rerank_k, args.target_precision,
                                    holdout=args.holdout, seed=args.seed, fold=None if args.doc_fold == "all" else
-                                   args.doc_fold, expand_abbreviations=not args.no_expand_abbreviations)
+                                   args.doc_fold, expand_abbreviations=not args.no_expand_abbreviations,
+                                   target=args.threshold_target)
     calibrator.meta["encoder"] = encoder.info.short_id
     path = calibrator.save(Path(args.out) if args.out else Path(args.reranker))
     print(json.dumps(calibrator.to_json(), indent=2))
@@ -135,7 +136,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Remove a seeded share of gold concepts from each corpus's dictionary, rerank its dev pairs, "
         "and fit P(candidate is right) by logistic regression with non-negative weights on (cross-encoder logit, "
         "logit margin, bi-encoder cosine); choose the NIL threshold reaching --target-precision with the most "
-        "recall. Writes calibration.json into the reranker directory (or --out). Only documents of --doc-fold "
+        "recall (see --threshold-target). Writes calibration.json into the reranker directory (or --out). Only documents of --doc-fold "
         "are used, so the other fold stays held out for `clin-linker eval linking --rerank ... --doc-fold B`.",
     )
     cal.add_argument("--reranker", required=True, help="cross-encoder artifact directory")
@@ -144,7 +145,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help="PAIRS.jsonl followed by its dictionary file(s) / concept store(s); repeatable")
     cal.add_argument("--rerank-k", type=int, default=5, help="candidates reranked per mention (default 5)")
     cal.add_argument("--target-precision", type=float, default=0.9,
-                     help="NIL precision the threshold must reach on the calibration data (default 0.9)")
+                     help="abstention precision the threshold must reach on the calibration data (default 0.9)")
+    cal.add_argument("--threshold-target", choices=("abstention", "nil"), default="abstention",
+                     help="what a right abstention is when choosing the threshold: a mention linking would get wrong "
+                          "(truly NIL or wrong concept; default) or a truly-NIL mention only")
     cal.add_argument("--holdout", type=float, default=0.2, help="share of gold concepts removed (default 0.2)")
     cal.add_argument("--seed", type=int, default=13)
     cal.add_argument("--doc-fold", choices=("A", "B", "all"), default="A",

@@ -31,7 +31,7 @@ from .candidate_generator import Candidate
 log = logging.getLogger("clin_linker.reranking")
 
 #: The shipped reranker (int8 ONNX + calibration.json), used when ``reranker_dir`` is "".
-DEFAULT_RERANKER_DIR = ARTIFACTS_DIR / "reranker_minilm_int8"
+DEFAULT_RERANKER_DIR = ARTIFACTS_DIR / "reranker_minilm_l4_int8"
 
 _SESSIONS: dict[tuple[str, int], OnnxCrossEncoder] = {}
 _LOCK = threading.Lock()

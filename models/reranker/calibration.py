@@ -12,8 +12,9 @@ gives P(candidate is right). Every weight is constrained to be >= 0, so the prob
 feature grows (monotone: a better score can never make a mention *more* NIL) and the sigmoid keeps it in [0, 1].
 It is fitted on every retrieved candidate of dev mentions in the unseen-concept simulation (a share of gold
 concepts removed from the dictionary), so it sees mentions whose right concept is missing. A mention is NIL when
-its best candidate's probability is below ``threshold``, chosen on the same data as the lowest-abstention
-threshold whose NIL precision (abstained mentions that truly have no concept) reaches a stated target.
+its best candidate's probability is below ``threshold``, chosen on the same data as the threshold with the most
+recall whose precision reaches a stated target, where a right abstention is either a mention linking would get
+wrong (truly NIL or wrong concept: "abstention" precision, the default) or only a truly-NIL one ("nil").
 
 Run-time side is numpy only; fitting uses scipy (a run-time dependency already).
 """
@@ -154,8 +155,9 @@ def nil_precision_recall(best_probability: np.ndarray, is_nil: np.ndarray, thres
 
 
 def choose_threshold(best_probability: np.ndarray, is_nil: np.ndarray, target_precision: float) -> dict:
-    """Highest threshold (most NIL recall) whose NIL precision stays >= ``target_precision`` on this data.
+    """Highest threshold (most recall) whose precision stays >= ``target_precision`` on this data.
 
+    ``is_nil`` marks the mentions on which abstaining is right (truly NIL, or also wrongly linked ones).
     Thresholds sit midway between consecutive distinct probabilities. Returns the threshold with the precision
     and recall it gives; when no threshold reaches the target, the one with the best precision (ties: more
     recall) among thresholds abstaining on at least 1% of the NIL mentions, flagged ``reached: False``.

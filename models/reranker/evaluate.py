@@ -11,7 +11,9 @@ Unseen-concept simulation: a seeded ``holdout`` share of the distinct gold conce
 the dictionary (with all its names), retrieval + reranking run again, and a mention abstains (NIL) when its best
 calibrated probability is below the threshold. A mention is truly NIL when none of its gold ids is left in the
 dictionary (held out, or never there: a pair beyond the ceiling is NIL too). NIL precision = truly-NIL share of
-the abstained mentions; recall = abstained share of the truly-NIL mentions.
+the abstained mentions; recall = abstained share of the truly-NIL mentions. Also reported as *abstention*
+precision/recall, where an abstention is right on any mention linking would get wrong (truly NIL, or the
+linked concept is not gold): what keeps wrong concepts out of NOTE_NLP.
 
 Documents can be split in two folds by a hash of ``doc_id`` (``doc_fold``): calibration is fitted on fold A, so
 fold B is the held-out view of anything that depends on it.
@@ -166,10 +168,10 @@ def simulate_unseen(d: Dictionary, pairs: Sequence[dict], encoder, reranker, rer
                     groups_per_call: int = 1, skip_exact: bool = True) -> dict:
     """Remove a held-out share of gold concepts and rerun retrieval + cross-encoder: the NIL evidence per pair.
 
-    Returns per pair ``is_nil`` and ``heads`` ((logits, cosines) of its top ``rerank_k`` in retrieval order, or
-    None for a decisive mention kept as retrieved), the per-candidate ``features``/``labels`` of every distinct
-    reranked (mention, gold) (what :func:`fit_calibrator` learns from), and counts. Nothing here depends on a
-    calibrator: :func:`best_probabilities` applies one.
+    Returns per pair ``is_nil`` and ``heads``: (logits, cosines, gold flags) of its top ``rerank_k`` in retrieval
+    order, or (None, None, gold flag of the top concept) for a decisive mention kept as retrieved; the
+    per-candidate ``features``/``labels`` of every distinct reranked (mention, gold) (what :func:`fit_calibrator`
+    learns from); and counts. Nothing here depends on a calibrator: :func:`outcomes` applies one.
     """
     removed = holdout_concepts(d, pairs, holdout, seed)
     reduced = without_concepts(d, removed)
@@ -185,23 +187,51 @@ def simulate_unseen(d: Dictionary, pairs: Sequence[dict], encoder, reranker, rer
         run = runs[p["mention"]]
         is_nil.append(not any(i in by_id for i in gold))
         if run.reranked is None or (skip_exact and run.decisive):
-            heads.append(None)
+            heads.append((None, None, np.array([bool(reduced.ids[run.top[0]] & gold)]) if len(run.top) else
+                          np.zeros(0, dtype=bool)))
             continue
         n = len(run.raw_logits)
-        heads.append((run.raw_logits, run.cosines[:n]))
+        flags = np.array([bool(reduced.ids[c] & gold) for c in run.top[:n]])
+        heads.append((run.raw_logits, run.cosines[:n], flags))
         key = (p["mention"], tuple(sorted(gold)))
         if key not in done:
             done.add(key)
             feats.append(candidate_features(run.raw_logits, run.cosines[:n]))
-            labels += [bool(reduced.ids[c] & gold) for c in run.top[:n]]
+            labels += flags.tolist()
     return {"heads": heads, "is_nil": np.asarray(is_nil, dtype=bool),
             "features": np.concatenate(feats) if feats else np.zeros((0, 3)), "labels": np.asarray(labels),
             "removed_concepts": len(removed), "dictionary_concepts": len(reduced)}
 
 
-def best_probabilities(sim: dict, calibrator: NilCalibrator) -> np.ndarray:
-    """Each simulated pair's best calibrated probability (1.0 for a decisive mention, linked as retrieved)."""
-    return np.asarray([1.0 if h is None else rerank(h[0], h[1], calibrator).best_probability for h in sim["heads"]])
+def outcomes(sim: dict, calibrator: NilCalibrator) -> tuple[np.ndarray, np.ndarray]:
+    """Per simulated pair: best calibrated probability (1.0 for a decisive mention, linked as retrieved) and
+    whether the concept it would link is right."""
+    best, right = [], []
+    for logits, cosines, flags in sim["heads"]:
+        if logits is None:
+            best.append(1.0)
+            right.append(bool(flags[0]) if len(flags) else False)
+        else:
+            r = rerank(logits, cosines, calibrator)
+            best.append(r.best_probability)
+            right.append(bool(flags[r.order[0]]))
+    return np.asarray(best), np.asarray(right, dtype=bool)
+
+
+def nil_report(sim: dict, calibrator: NilCalibrator) -> dict:
+    """NIL precision/recall at the calibrator's threshold, strict and as abstention.
+
+    ``precision``/``recall``: against the truly-NIL mentions (gold concept absent). ``abstention_precision``/
+    ``abstention_recall``: against the mentions linking would get wrong (truly NIL, or the linked concept is not
+    gold): an abstention there keeps a wrong concept out of NOTE_NLP.
+    """
+    best, right = outcomes(sim, calibrator)
+    nil = sim["is_nil"]
+    precision, recall, abstained = nil_precision_recall(best, nil, calibrator.threshold)
+    a_precision, a_recall, _ = nil_precision_recall(best, nil | ~right, calibrator.threshold)
+    return {"precision": precision, "recall": recall, "threshold": calibrator.threshold, "abstained": abstained,
+            "nil_mentions": int(nil.sum()), "abstention_precision": a_precision, "abstention_recall": a_recall,
+            "wrong_mentions": int((nil | ~right).sum()), "n": int(len(nil))}
 
 
 def evaluate_reranking(pairs_path, dictionary, encoder, reranker, calibrator: NilCalibrator | None = None,
@@ -256,23 +286,25 @@ def evaluate_reranking(pairs_path, dictionary, encoder, reranker, calibrator: Ni
     if nil:
         sim = simulate_unseen(d, pairs, encoder, reranker, rerank_k, holdout, seed, cache, groups_per_call,
                               skip_exact)
-        precision, recall, abstained = nil_precision_recall(best_probabilities(sim, calibrator), sim["is_nil"],
-                                                            calibrator.threshold)
-        result["nil"] = {"precision": precision, "recall": recall, "threshold": calibrator.threshold,
-                         "abstained": abstained, "nil_mentions": int(sim["is_nil"].sum()), "n": len(pairs),
-                         "holdout": holdout, "seed": seed, "removed_concepts": sim["removed_concepts"]}
+        result["nil"] = {**nil_report(sim, calibrator), "holdout": holdout, "seed": seed,
+                         "removed_concepts": sim["removed_concepts"]}
     return result
 
 
 def fit_on_simulation(corpora: Sequence[tuple[str | Path, Sequence[str | Path]]], encoder, reranker,
                       rerank_k: int, target_precision: float, holdout: float = DEFAULT_HOLDOUT,
                       seed: int = DEFAULT_SEED, fold: str | None = "A", expand_abbreviations: bool = True,
-                      groups_per_call: int = 1, skip_exact: bool = True) -> NilCalibrator:
+                      groups_per_call: int = 1, skip_exact: bool = True, target: str = "abstention"
+                      ) -> NilCalibrator:
     """Fit the NIL calibrator on the unseen-concept simulation of each (pairs, dictionaries) corpus, pooled.
 
     Only doc ``fold`` is used (default "A"; fold "B" stays held out). The threshold is the one reaching
-    ``target_precision`` NIL precision with the most recall on the pooled simulated mentions.
+    ``target_precision`` with the most recall on the pooled simulated mentions, where a right abstention is
+    (``target``) "abstention": a mention linking would get wrong (truly NIL or wrong concept), or "nil": a
+    truly-NIL mention only.
     """
+    if target not in ("abstention", "nil"):
+        raise ValueError(f"threshold target must be 'abstention' or 'nil', got {target!r}")
     from .calibration import choose_threshold
 
     cache: dict = {}
@@ -289,10 +321,16 @@ def fit_on_simulation(corpora: Sequence[tuple[str | Path, Sequence[str | Path]]]
                                 np.concatenate([s["labels"] for s in sims]), meta={
         "fitted_on": report, "doc_fold": fold or "all", "holdout": holdout, "seed": seed, "rerank_k": rerank_k,
         "skip_exact": skip_exact, "expand_abbreviations": expand_abbreviations, "reranker": reranker.model_id})
-    best = np.concatenate([best_probabilities(s, calibrator) for s in sims])
-    chosen = choose_threshold(best, np.concatenate([s["is_nil"] for s in sims]), target_precision)
+    best, positive = [], []
+    for sim in sims:
+        b, right = outcomes(sim, calibrator)
+        best.append(b)
+        positive.append(sim["is_nil"] | ~right if target == "abstention" else sim["is_nil"])
+    chosen = choose_threshold(np.concatenate(best), np.concatenate(positive), target_precision)
     calibrator.threshold = chosen["threshold"]
-    calibrator.meta["threshold_choice"] = chosen
+    calibrator.meta["threshold_choice"] = {**chosen, "target": target}
+    for name, sim in zip(report, sims):
+        report[name]["at_threshold"] = nil_report(sim, calibrator)
     return calibrator
 
 
@@ -356,5 +394,7 @@ def run_rerank_cli(a, encoder) -> int:
     if n:
         print(f"NIL (unseen-concept simulation: {n['holdout']:.0%} of gold concepts removed, seed {n['seed']}): "
               f"threshold {n['threshold']:.3f}, precision {n['precision']:.3f}, recall {n['recall']:.3f} "
-              f"({n['abstained']} abstained, {n['nil_mentions']} of {n['n']} mentions truly NIL)")
+              f"({n['abstained']} abstained, {n['nil_mentions']} of {n['n']} mentions truly NIL); as abstention "
+              f"(truly NIL or wrongly linked, {n['wrong_mentions']} mentions): precision "
+              f"{n['abstention_precision']:.3f}, recall {n['abstention_recall']:.3f}")
     return 0

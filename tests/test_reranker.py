@@ -107,19 +107,21 @@ def _group_dictionary(root: Path) -> tuple[Path, Path, dict[str, str]]:
 def tiny(tmp_path_factory):
     pytest.importorskip("torch", reason="training the tiny reranker needs the [train] extra")
     from clin_linker.models.encoder_runtime import OnnxSentenceEncoder
-    from clin_linker.models.reranker.evaluate import fit_on_simulation
     from clin_linker.models.reranker.export import export_cross_encoder
     from clin_linker.models.reranker.runtime import OnnxCrossEncoder
+    from clin_linker.pipeline.cli import main
 
     root = tmp_path_factory.mktemp("reranker")
     hf = train_tiny_cross_encoder(root / "hf")
     meta = export_cross_encoder(hf, root / "int8", "tiny-reranker", keep_fp32=root / "fp32.onnx")
     names, pairs, cid = _group_dictionary(root)
+    # the calibration command, as a user runs it (writes calibration.json into the reranker directory)
+    assert main(["model", "calibrate-reranker", "--reranker", str(root / "int8"), "--encoder", str(DEFAULT_ENCODER_DIR),
+                 "--corpus", str(pairs), str(names), "--rerank-k", str(RERANK_K), "--target-precision", "0.8",
+                 "--holdout", "0.5", "--doc-fold", "all", "--no-expand-abbreviations", "--threads", "2"]) == 0
+    calibrator = NilCalibrator.load(root / "int8")
     encoder = OnnxSentenceEncoder(DEFAULT_ENCODER_DIR, threads=2)
     reranker = OnnxCrossEncoder(root / "int8", threads=2)
-    calibrator = fit_on_simulation([(pairs, [names])], encoder, reranker, RERANK_K, target_precision=0.8,
-                                   holdout=0.5, fold=None, expand_abbreviations=False)
-    calibrator.save(root / "int8")
     return SimpleNamespace(root=root, hf=hf, int8=root / "int8", fp32=root / "fp32.onnx", meta=meta, names=names,
                            pairs=pairs, cid=cid, encoder=encoder, reranker=reranker, calibrator=calibrator)
 

@@ -1,1 +1,6 @@
-"""Cross-encoder reranker: mined training data (bi-encoder hard negatives) and training (torch)."""
+"""Cross-encoder reranker (issue 5): the second linking phase, and NIL abstention.
+
+Training side (torch): ``data`` (bi-encoder hard negatives), ``train`` (listwise training), ``export`` (int8 ONNX
+artifact). Run time (torch-free): ``runtime`` (OnnxCrossEncoder), ``calibration`` (monotone NIL probability),
+``scoring`` (rerank one mention: shared by the pipeline and ``evaluate``, the before/after + NIL evaluation).
+"""

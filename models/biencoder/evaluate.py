@@ -21,7 +21,7 @@ import csv
 import json
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -249,6 +249,33 @@ def _scores(ranks: list[int | None], k: int) -> dict:
     return out
 
 
+def score_orders(pairs: Sequence[dict], d: Dictionary, order_of: Callable[[dict], Sequence[int]], k: int) -> dict:
+    """acc@k, MRR and ceiling, overall and per label, of the concept order ``order_of(pair)`` of every pair.
+
+    The one scoring of the protocol: retrieval (``evaluate_linking``) and reranking (``reranker.evaluate``) differ
+    only in the order they produce. A hit on any gold id counts; ranks beyond ``k`` score 0.
+    """
+    known = d.all_ids()
+    ranks: list[int | None] = []
+    per_label: dict[str, list[int | None]] = {}
+    per_label_ceiling: dict[str, int] = {}
+    for p in pairs:
+        gold = set(p["concept_ids"])
+        rank = next((r for r, c in enumerate(order_of(p)[:k], start=1) if d.ids[c] & gold), None)
+        ranks.append(rank)
+        label = p.get("label") or "ALL"
+        per_label.setdefault(label, []).append(rank)
+        per_label_ceiling[label] = per_label_ceiling.get(label, 0) + bool(gold & known)
+    result = _scores(ranks, k)
+    result["ceiling"] = sum(per_label_ceiling.values()) / len(pairs) if pairs else 0.0
+    result["labels"] = {}
+    for label in sorted(per_label):
+        s = _scores(per_label[label], k)
+        s["ceiling"] = per_label_ceiling[label] / len(per_label[label])
+        result["labels"][label] = s
+    return result
+
+
 def evaluate_linking(pairs_path, dictionary, encoder, k: int = 25, add_train_mentions=None,
                      index: DictionaryIndex | None = None, batch_size: int = 256,
                      return_details: bool = False, expand_abbreviations: bool = False) -> dict:
@@ -273,37 +300,13 @@ def evaluate_linking(pairs_path, dictionary, encoder, k: int = 25, add_train_men
         from .doc_abbreviations import DocAbbreviationExpander
 
         pairs = DocAbbreviationExpander().expand(pairs)
-    known = d.all_ids()
     mentions = sorted({p["mention"] for p in pairs})
     t0 = time.perf_counter()
     qv = _encode(encoder, mentions, batch_size)
     top, _ = index.search(qv, max(k, 25) if k >= 25 else k)
     elapsed = time.perf_counter() - t0
     row = {m: i for i, m in enumerate(mentions)}
-    ranks: list[int | None] = []
-    ceiling_hits = 0
-    per_label: dict[str, list[int | None]] = {}
-    per_label_ceiling: dict[str, int] = {}
-    for p in pairs:
-        gold = set(p["concept_ids"])
-        rank = None
-        for r, c in enumerate(top[row[p["mention"]]][:k], start=1):
-            if d.ids[c] & gold:
-                rank = r
-                break
-        ranks.append(rank)
-        reachable = bool(gold & known)
-        ceiling_hits += reachable
-        label = p.get("label") or "ALL"
-        per_label.setdefault(label, []).append(rank)
-        per_label_ceiling[label] = per_label_ceiling.get(label, 0) + reachable
-    result = _scores(ranks, k)
-    result["ceiling"] = ceiling_hits / len(pairs) if pairs else 0.0
-    result["labels"] = {}
-    for label in sorted(per_label):
-        s = _scores(per_label[label], k)
-        s["ceiling"] = per_label_ceiling[label] / len(per_label[label])
-        result["labels"][label] = s
+    result = score_orders(pairs, d, lambda p: top[row[p["mention"]]], k)
     if return_details:
         result["ms_per_mention"] = 1000.0 * elapsed / max(len(mentions), 1)
         result["dictionary_embed_s"] = index.embed_seconds

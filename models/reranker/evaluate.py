@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..biencoder.evaluate import (
-    Dictionary, DictionaryIndex, _encode, _scores, add_mentions, load_dictionary, read_pairs,
+    Dictionary, DictionaryIndex, _encode, add_mentions, load_dictionary, read_pairs, score_orders,
 )
 from .calibration import NilCalibrator, candidate_features, fit_calibrator, nil_precision_recall
 from .scoring import Reranked, is_decisive, rerank
@@ -140,27 +140,11 @@ def run_mentions(index: DictionaryIndex, encoder, reranker, calibrator: NilCalib
 def _ranks(pairs: Sequence[dict], d: Dictionary, runs: dict[str, MentionRun], k: int, reranked: bool,
            use_shortcut: bool = True) -> dict:
     """acc@k/MRR (+ per label, ceiling) of the runs' orders: the biencoder protocol's result keys."""
-    known = d.all_ids()
-    ranks, per_label, ceiling, per_ceiling = [], {}, 0, {}
-    for p in pairs:
-        gold = set(p["concept_ids"])
+    def order(p: dict) -> Sequence[int]:
         run = runs[p["mention"]]
-        order = run.order(use_shortcut) if reranked else run.top
-        rank = next((r for r, c in enumerate(order[:k], start=1) if d.ids[c] & gold), None)
-        ranks.append(rank)
-        label = p.get("label") or "ALL"
-        per_label.setdefault(label, []).append(rank)
-        reachable = bool(gold & known)
-        ceiling += reachable
-        per_ceiling[label] = per_ceiling.get(label, 0) + reachable
-    out = _scores(ranks, k)
-    out["ceiling"] = ceiling / len(pairs) if pairs else 0.0
-    out["labels"] = {}
-    for label in sorted(per_label):
-        s = _scores(per_label[label], k)
-        s["ceiling"] = per_ceiling[label] / len(per_label[label])
-        out["labels"][label] = s
-    return out
+        return run.order(use_shortcut) if reranked else run.top
+
+    return score_orders(pairs, d, order, k)
 
 
 def simulate_unseen(d: Dictionary, pairs: Sequence[dict], encoder, reranker, rerank_k: int,

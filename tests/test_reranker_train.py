@@ -67,9 +67,10 @@ def test_tiny_training_run_saves_a_model_that_prefers_the_trained_positive(tmp_p
     assert load_examples(tmp_path / "ex.json.gz")[0] == examples
     main(["--examples", str(tmp_path / "ex.json.gz"), "--out", str(tmp_path / "m"), "--layers", "1",
           "--epochs", "60", "--batch-queries", "2", "--group", "3", "--lr", "3e-4", "--warmup", "1",
-          "--threads", "1", "--device", "cpu"])
+          "--threads", "1", "--device", "cpu", "--pointwise-weight", "0.5"])
     summary = json.loads((tmp_path / "m" / "train_summary.json").read_text())
     assert summary["steps"] == 60 and summary["layers"] == 1 and summary["examples"] == 2
+    assert summary["pointwise_weight"] == 0.5
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "m").eval()
     tok = AutoTokenizer.from_pretrained(tmp_path / "m")
     assert model.config.num_hidden_layers == 1 and model.config.num_labels == 1

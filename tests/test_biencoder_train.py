@@ -50,3 +50,39 @@ def test_tiny_training_run_writes_a_checkpoint_and_resumes(tmp_path):
                   pairs_override=pairs, quick_dev=False)
     assert again["phase"] == "done" and again["steps_done"]["mnrl"] == 2
 
+
+
+def test_mine_set_takes_every_distinct_mention_pair_first():
+    from clin_linker.models.biencoder.data import Pair
+    from clin_linker.models.biencoder.train import choose_mine_set
+
+    mentions = [Pair(f"m{i}", f"n{i}", f"MESH:D{i}", "mention:bc5cdr") for i in range(5)] * 3  # repeated as in training
+    medic = [Pair(f"s{i}", f"t{i}", f"MESH:C{i}", "synonyms") for i in range(40)]
+    other = [Pair(f"h{i}", f"k{i}", f"HP:{i}", "synonyms") for i in range(40)]
+    chosen = choose_mine_set(mentions + medic + other, 13, seed=3)
+    assert len(chosen) == 13 == len({(p.anchor, p.positive) for p in chosen})
+    assert {p.anchor for p in chosen if p.source.startswith("mention")} == {f"m{i}" for i in range(5)}
+    assert sum(p.group.startswith("MESH:C") for p in chosen) == 6  # 3/4 of the 8 left
+    assert choose_mine_set(mentions + medic + other, 13, seed=3) == chosen
+
+
+def test_mining_over_all_names_finds_several_negatives_outside_the_mined_groups():
+    pytest.importorskip("sentence_transformers")
+    from sentence_transformers import SentenceTransformer
+
+    from clin_linker.models.biencoder.data import Pair, SynonymGroups
+    from clin_linker.models.biencoder.train import base_model_path, mine_hard_negatives
+
+    names = {"g_mi": ["myocardial infarction", "heart attack"], "g_angina": ["angina pectoris"],
+             "g_cardiac_arrest": ["cardiac arrest"], "g_hives": ["urticaria", "hives"],
+             "g_heart_failure": ["heart failure"]}
+    groups = SynonymGroups(names=names, root_of={}, stats={})
+    model = SentenceTransformer(base_model_path(), device="cpu")
+    pair = Pair("heart attack", "myocardial infarction", "g_mi", "mention:test")
+    own_only = mine_hard_negatives(model, [pair], groups, negatives=2)
+    assert own_only == []  # the pair's own group holds no other concept
+    (row,) = mine_hard_negatives(model, [pair], groups, negatives=2, over_all_names=True)
+    assert row[:2] == ("heart attack", "myocardial infarction") and row[-1] == "g_mi"
+    negs = row[2:-1]
+    assert len(negs) == 2 and not set(negs) & set(names["g_mi"])
+    assert "hives" not in negs and "urticaria" not in negs  # the nearest other concepts, not the farthest

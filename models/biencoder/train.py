@@ -2,9 +2,10 @@
 
 Phase 1 ("mnrl"): MultipleNegativesRankingLoss over (anchor, positive) pairs with in-batch negatives;
 batches never hold two pairs of the same synonym group (no false in-batch negatives).
-Mining: the phase-1 model embeds the names of the groups of a mining subset; for each anchor the best
-ranked name of another group (that shares no name with the anchor's group) becomes its hard negative.
-Phase 2 ("hard"): MNRL over (anchor, positive, negative) triplets.
+Mining: the phase-1 model embeds the names of the groups of a mining subset (every distinct train-mention pair
+first), or with ``--mine-over-all`` every name of every group; for each anchor the best ranked names of other
+groups (``--hard-negatives`` of them) become its hard negatives.
+Phase 2 ("hard"): MNRL over (anchor, positive, negative_1 .. negative_n) tuples, ``--hard-epochs`` passes.
 
 Seeded; resumable: a checkpoint (model + optimizer + position) is written every ``--save-every`` steps and
 at phase ends under ``OUT/checkpoint``; ``--resume`` continues from it. Dev acc@1 is logged on a quick
@@ -103,9 +104,35 @@ class QuickDev:
         return {k: round(evaluate_linking(ps, None, enc, k=25, index=index)["acc@1"], 4) for k, ps in self.sets.items()}
 
 
-def mine_hard_negatives(model, pairs: list[Pair], groups, top: int = 10) -> list[tuple[str, str, str, str]]:
-    """(anchor, positive, negative, group) with the best-ranked name of a different group as negative."""
-    roots = sorted({p.group for p in pairs})
+def choose_mine_set(pairs: list[Pair], n: int, seed: int) -> list[Pair]:
+    """Up to ``n`` distinct pairs to mine negatives for: every train-mention pair first (what a corpus confuses
+    its mentions with is the lesson in-batch negatives rarely teach), then 3/4 of the room from groups holding a
+    CTD MEDIC id (MESH:/OMIM:), the rest from any group."""
+    rng = random.Random(seed)
+    unique = list({(p.anchor, p.positive, p.group): p for p in pairs}.values())
+    medic = lambda p: p.group.startswith(("MESH:", "OMIM:"))
+    men = [p for p in unique if p.source.startswith("mention")]
+    pri = [p for p in unique if not p.source.startswith("mention") and medic(p)]
+    rest = [p for p in unique if not p.source.startswith("mention") and not medic(p)]
+    for xs in (men, pri, rest):
+        rng.shuffle(xs)
+    chosen = men[:n]
+    room = n - len(chosen)
+    chosen += pri[: int(room * 0.75)]
+    chosen += rest[: n - len(chosen)]
+    chosen += pri[int(room * 0.75):][: n - len(chosen)]
+    return chosen
+
+
+def mine_hard_negatives(model, pairs: list[Pair], groups, negatives: int = 1,
+                        over_all_names: bool = False) -> list[tuple[str, ...]]:
+    """(anchor, positive, negative_1 .. negative_n, group): the best-ranked names of other groups as negatives.
+
+    The search space is the names of the pairs' own groups, or with ``over_all_names`` every name of every group
+    (the whole dictionary, as BioSyn/SapBERT mine: "AZT" then meets "Azurin", a group no pair holds). Groups that
+    share a name with the anchor's group are never negatives (likely the same concept under another id).
+    """
+    roots = sorted(groups.names) if over_all_names else sorted({p.group for p in pairs})
     names, name_group = [], []
     for r in roots:
         for n in groups.names.get(r, []):
@@ -116,7 +143,10 @@ def mine_hard_negatives(model, pairs: list[Pair], groups, top: int = 10) -> list
     nv = enc.encode(names).astype(np.float32)
     av = enc.encode([p.anchor for p in pairs]).astype(np.float32)
     log.info("mining: embedded %d names + %d anchors in %.0fs", len(names), len(pairs), time.time() - t0)
-    out = []
+    top = min(max(10, 4 * negatives), len(names) - 1)
+    out: list[tuple[str, ...]] = []
+    if top < 1:
+        return out
     for s in range(0, len(pairs), 512):
         sims = av[s : s + 512] @ nv.T
         idx = np.argpartition(-sims, top, axis=1)[:, :top]
@@ -124,12 +154,15 @@ def mine_hard_negatives(model, pairs: list[Pair], groups, top: int = 10) -> list
         idx = np.take_along_axis(idx, order, axis=1)
         for row, p in enumerate(pairs[s : s + 512]):
             own = lower_sets.get(p.group, set()) | {p.anchor.lower()}
+            found: list[str] = []
             for j in idx[row]:
                 g = name_group[j]
-                if g == p.group or names[j].lower() in own or (lower_sets[g] & own):
+                if g == p.group or names[j].lower() in own or (lower_sets[g] & own) or names[j] in found:
                     continue
-                out.append((p.anchor, p.positive, names[j], p.group))
-                break
+                found.append(names[j])
+                if len(found) == negatives:
+                    out.append((p.anchor, p.positive, *found, p.group))
+                    break
     return out
 
 
@@ -138,7 +171,8 @@ def train(out: Path, base: str | None = None, max_pairs: int | None = 120_000, b
           hard_lr: float = 2e-5, save_every: int = 200, eval_every: int = 500, quick_dev_n: int = 300,
           max_seq_length: int = 32, threads: int = 2, resume: bool = False, phase1_minutes: float | None = None,
           pairs_override: list[Pair] | None = None, groups_override=None, subset: str = "all", data=None, quick_dev: bool = True,
-          device: str = "cpu", epochs: int = 1) -> dict:
+          device: str = "cpu", epochs: int = 1, mention_repeat: int = 2, hard_negatives: int = 1,
+          mine_over_all: bool = False, hard_epochs: int = 1) -> dict:
     from sentence_transformers import SentenceTransformer
     try:
         from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
@@ -164,7 +198,8 @@ def train(out: Path, base: str | None = None, max_pairs: int | None = 120_000, b
     if pairs_override is not None:
         pairs, groups, stats = pairs_override, groups_override, {"pairs_used": len(pairs_override)}
     else:
-        pairs, groups, stats = build_pairs(max_pairs=max_pairs if subset == "all" else None, seed=seed, data=data)
+        pairs, groups, stats = build_pairs(max_pairs=max_pairs if subset == "all" else None, seed=seed, data=data,
+                                           mention_repeat=mention_repeat)
         if subset == "medic":  # train mentions + synonym groups that hold a MEDIC (MESH:/OMIM:) id
             medic = {groups.root_of[c] for c in groups.root_of if c.startswith(("MESH:", "OMIM:"))}
             pairs = [p for p in pairs if p.source.startswith("mention") or p.group in medic][:max_pairs]
@@ -246,15 +281,8 @@ def train(out: Path, base: str | None = None, max_pairs: int | None = 120_000, b
     mined_path = out / "mined.jsonl"
     if state["phase"] == "mine":
         if mine_pairs and groups is not None:
-            rng = random.Random(seed + 1)
-            pri = [p for p in pairs if p.source.startswith("mention") or p.group.startswith(("MESH:", "OMIM:"))]
-            pri_ids = {id(p) for p in pri}
-            rest = [p for p in pairs if id(p) not in pri_ids] if len(pri) < mine_pairs else []
-            rng.shuffle(pri); rng.shuffle(rest)
-            mine_set = (pri[: int(mine_pairs * 0.75)] + rest)[:mine_pairs]
-            if len(mine_set) < mine_pairs:
-                mine_set += pri[int(mine_pairs * 0.75):][: mine_pairs - len(mine_set)]
-            triplets = mine_hard_negatives(model, mine_set, groups)
+            triplets = mine_hard_negatives(model, choose_mine_set(pairs, mine_pairs, seed + 1), groups,
+                                           negatives=hard_negatives, over_all_names=mine_over_all)
         else:
             triplets = []
         with open(mined_path, "w") as fh:
@@ -266,11 +294,11 @@ def train(out: Path, base: str | None = None, max_pairs: int | None = 120_000, b
 
     if state["phase"] == "hard":
         triplets = [tuple(json.loads(l)) for l in open(mined_path)] if mined_path.exists() else []
-        batches = make_batches(triplets, batch_size, seed + 2, group=lambda t: t[3])
-        log.info("phase hard: %d batches of %d triplets", len(batches), batch_size)
+        batches = [b for e in range(hard_epochs)
+                   for b in make_batches(triplets, batch_size, seed + 2 + 1000 * e, group=lambda t: t[-1])]
+        log.info("phase hard: %d batches of %d tuples (%d epoch(s))", len(batches), batch_size, hard_epochs)
         if batches:
-            run_phase("hard", batches, lambda b: [[t[0] for t in b], [t[1] for t in b], [t[2] for t in b]],
-                      hard_lr, None)
+            run_phase("hard", batches, lambda b: [[t[i] for t in b] for i in range(len(b[0]) - 1)], hard_lr, None)
             dev("hard-end")
         state["phase"] = "done"
         save()
@@ -290,7 +318,8 @@ def train(out: Path, base: str | None = None, max_pairs: int | None = 120_000, b
     state["wall_s_this_run"] = time.time() - t0
     (out / "train_summary.json").write_text(json.dumps({"state": state, "data": stats, "args": {
         "max_pairs": max_pairs, "batch_size": batch_size, "lr": lr, "warmup": warmup, "seed": seed,
-        "epochs": epochs, "mine_pairs": mine_pairs, "hard_lr": hard_lr, "max_seq_length": max_seq_length, "threads": threads,
+        "epochs": epochs, "mention_repeat": mention_repeat, "mine_pairs": mine_pairs,
+        "hard_negatives": hard_negatives, "mine_over_all": mine_over_all, "hard_epochs": hard_epochs, "hard_lr": hard_lr, "max_seq_length": max_seq_length, "threads": threads,
         "phase1_minutes": phase1_minutes, "base": base or base_model_path()}}, indent=1))
     log.info("done: final model %s (%s)", final, state["chosen"])
     return state
@@ -317,6 +346,12 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--phase1-minutes", type=float, default=None, help="stop phase 1 early after this long")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--hard-negatives", type=int, default=1, help="mined negatives per anchor in the hard phase")
+    ap.add_argument("--mine-over-all", action="store_true",
+                    help="mine negatives among all names of all groups, not only the mined pairs' groups")
+    ap.add_argument("--hard-epochs", type=int, default=1, help="passes over the mined tuples")
+    ap.add_argument("--mention-repeat", type=int, default=2,
+                    help="copies of each unique train-mention pair in the pair pool (their weight against synonyms)")
     ap.add_argument("--subset", choices=["all", "medic"], default="all",
                     help="medic: only train mentions + synonym groups holding a CTD MEDIC id")
     a = ap.parse_args(argv)
@@ -325,7 +360,9 @@ def main(argv=None) -> int:
           seed=a.seed, mine_pairs=a.mine_pairs, hard_lr=a.hard_lr, save_every=a.save_every,
           eval_every=a.eval_every, quick_dev_n=a.quick_dev_n, max_seq_length=a.max_seq_length,
           threads=a.threads, resume=a.resume, phase1_minutes=a.phase1_minutes, data=a.data,
-          quick_dev=not a.no_quick_dev, subset=a.subset, epochs=a.epochs)
+          quick_dev=not a.no_quick_dev, subset=a.subset, epochs=a.epochs,
+          mention_repeat=a.mention_repeat, hard_negatives=a.hard_negatives, mine_over_all=a.mine_over_all,
+          hard_epochs=a.hard_epochs)
     return 0
 
 

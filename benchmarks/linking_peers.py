@@ -68,8 +68,16 @@ class TfidfPeer:
         return out
 
 
-def score_tfidf(peer: TfidfPeer, pairs: list[dict], k: int = 25) -> dict:
-    """Same metric as evaluate_linking, from the peer's ranked concept lists."""
+def score_tfidf(peer: TfidfPeer, pairs: list[dict], k: int = 25, expand_abbreviations: bool = False) -> dict:
+    """Same metric as evaluate_linking, from the peer's ranked concept lists.
+
+    ``expand_abbreviations``: query short forms by their same-document long form first, as ``evaluate_linking``
+    does for the neural systems (``doc_abbreviations``), so both sides of a protocol row see the same queries.
+    """
+    if expand_abbreviations:
+        from clin_linker.models.biencoder.doc_abbreviations import DocAbbreviationExpander
+
+        pairs = DocAbbreviationExpander().expand(pairs)
     mentions = sorted({p["mention"] for p in pairs})
     t0 = time.perf_counter()
     ranked = dict(zip(mentions, peer.search(mentions, k)))
@@ -105,9 +113,12 @@ def main(argv=None) -> int:
     ap.add_argument("--base", type=Path, default=ROOT / "models" / "encoder_minilm_int8")
     ap.add_argument("--ours", type=Path, required=True, help="our exported bi-encoder artifact directory")
     ap.add_argument("--fp32", type=Path, default=None, help="trained sentence-transformers dir (fp32 row)")
-    ap.add_argument("--systems", default="base,ours-int8,ours-fp32,tfidf")
+    ap.add_argument("--systems", default="base,ours-int8,ours-fp32,tfidf",
+                    help="comma list of base, ours-int8, ours-fp32, tfidf, tfidf-train (TF-IDF on the dictionary "
+                         "+ train mentions: a new scispaCy index, 20-40 min on 2 cores)")
     ap.add_argument("--corpora", default="ncbi_disease,bc5cdr")
-    ap.add_argument("--with-train-mentions", action="store_true", help="extra row: ours int8 + train mentions")
+    ap.add_argument("--with-train-mentions", action="store_true",
+                    help="extra rows for ours int8: + train mentions in the dictionary, and + abbreviations too")
     ap.add_argument("--tfidf-cache", type=Path, default=ROOT / ".devdata" / "biencoder" / "tfidf")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
@@ -149,6 +160,9 @@ def main(argv=None) -> int:
                 r2 = evaluate_linking(pairs, None, enc, k=25, index=DictionaryIndex(d2, enc, cache=cache),
                                       return_details=True)
                 results[c]["ours int8 + train mentions in dict"] = r2
+                r3 = evaluate_linking(pairs, None, enc, k=25, index=DictionaryIndex(d2, enc, cache=cache),
+                                      return_details=True, expand_abbreviations=True)
+                results[c]["ours int8 + train mentions + abbreviations"] = r3
     if "tfidf" in systems:
         for c in corpora:
             pairs = read_pairs(a.data / "linking" / c / f"{a.split}.jsonl")
@@ -157,17 +171,27 @@ def main(argv=None) -> int:
             r["build_s"] = peer.build_s
             results.setdefault(c, {})["scispaCy TF-IDF char3"] = r
             print(f"[{c}] tfidf: acc@1 {r['acc@1']:.4f}", flush=True)
+    if "tfidf-train" in systems:
+        for c in corpora:
+            pairs = read_pairs(a.data / "linking" / c / f"{a.split}.jsonl")
+            d2 = add_mentions(dictionaries[c], a.data / "linking" / c / "train.jsonl")
+            peer = TfidfPeer(d2, a.tfidf_cache / f"{c}+train")
+            for label, expand in (("+ train mentions in dict", False), ("+ train mentions + abbreviations", True)):
+                r = score_tfidf(peer, pairs, expand_abbreviations=expand)
+                r["build_s"] = peer.build_s
+                results.setdefault(c, {})[f"scispaCy TF-IDF char3 {label}"] = r
+                print(f"[{c}] tfidf {label}: acc@1 {r['acc@1']:.4f}", flush=True)
 
     print("\nComposite gold ids: a hit on any id counts; MEDIC alt_ids count as the concept; MRR over top 25.")
     for c in corpora:
         d = dictionaries[c]
         print(f"\n== {c} {a.split}  dictionary: {' + '.join(CORPORA[c])} ({len(d)} concepts, {len(d.names)} names)")
-        print(f"{'system':<40}{'label':<10} acc@1  acc@5  acc@25 MRR    n      ceiling ms/mention")
+        print(f"{'system':<56}{'label':<10} acc@1  acc@5  acc@25 MRR    n      ceiling ms/mention")
         for name, r in results.get(c, {}).items():
             rows = [("all", r)] + (list(r["labels"].items()) if len(r["labels"]) > 1 else [])
             for label, s in rows:
                 ms = f"{r['ms_per_mention']:.2f}" if label == "all" else ""
-                print(f"{name:<40}{label:<10} {s['acc@1']:.3f}  {s['acc@5']:.3f}  {s['acc@25']:.3f}  "
+                print(f"{name:<56}{label:<10} {s['acc@1']:.3f}  {s['acc@5']:.3f}  {s['acc@25']:.3f}  "
                       f"{s['mrr']:.3f}  {s['n']:<6} {s['ceiling']:.3f}   {ms}")
     if a.json:
         a.json.write_text(json.dumps(results, indent=1))

@@ -336,7 +336,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=3e-5)
     ap.add_argument("--hard-lr", type=float, default=2e-5)
     ap.add_argument("--warmup", type=int, default=100)
-    ap.add_argument("--mine-pairs", type=int, default=20_000)
+    ap.add_argument("--mine-pairs", type=int, default=20_000,
+                    help="anchors whose hard negatives are mined after phase 1 (0: no hard phase)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--save-every", type=int, default=200)
     ap.add_argument("--eval-every", type=int, default=500)

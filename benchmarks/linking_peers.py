@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     ap.add_argument("--fp32", type=Path, default=None, help="trained sentence-transformers dir (fp32 row)")
     ap.add_argument("--systems", default="base,ours-int8,ours-fp32,tfidf",
                     help="comma list of base, ours-int8, ours-fp32, tfidf, tfidf-train (TF-IDF on the dictionary "
-                         "+ train mentions: a new scispaCy index, 20-40 min on 2 cores)")
+                         "+ train mentions: a new scispaCy index, 6-40 min on 2 cores)")
     ap.add_argument("--corpora", default="ncbi_disease,bc5cdr")
     ap.add_argument("--with-train-mentions", action="store_true",
                     help="extra rows for ours int8: + train mentions in the dictionary, and + abbreviations too")
@@ -156,13 +156,11 @@ def main(argv=None) -> int:
             results.setdefault(c, {})[name] = r
             print(f"[{c}] {name}: acc@1 {r['acc@1']:.4f} ({r['ms_per_mention']:.2f} ms/mention)", flush=True)
             if a.with_train_mentions and name == "ours int8":
-                d2 = add_mentions(dictionaries[c], a.data / "linking" / c / "train.jsonl")
-                r2 = evaluate_linking(pairs, None, enc, k=25, index=DictionaryIndex(d2, enc, cache=cache),
-                                      return_details=True)
-                results[c]["ours int8 + train mentions in dict"] = r2
-                r3 = evaluate_linking(pairs, None, enc, k=25, index=DictionaryIndex(d2, enc, cache=cache),
-                                      return_details=True, expand_abbreviations=True)
-                results[c]["ours int8 + train mentions + abbreviations"] = r3
+                index2 = DictionaryIndex(add_mentions(dictionaries[c], a.data / "linking" / c / "train.jsonl"), enc,
+                                         cache=cache)
+                for label, expand in (("+ train mentions in dict", False), ("+ train mentions + abbreviations", True)):
+                    results[c][f"ours int8 {label}"] = evaluate_linking(
+                        pairs, None, enc, k=25, index=index2, return_details=True, expand_abbreviations=expand)
     if "tfidf" in systems:
         for c in corpora:
             pairs = read_pairs(a.data / "linking" / c / f"{a.split}.jsonl")

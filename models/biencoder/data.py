@@ -27,6 +27,8 @@ from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 MAX_GROUP_IDS = 40
+#: Id prefixes of CTD MEDIC concepts (the NCBI/BC5CDR dictionary): groups holding one get priority in training.
+MEDIC_ID_PREFIXES = ("MESH:", "OMIM:")
 
 # file -> name_type values kept (None = all)
 NAME_FILES = {
@@ -217,7 +219,7 @@ def build_pairs(max_pairs: int | None = None, per_group: int = 8, seed: int = 13
     syn = synonym_pairs(groups, per_group=per_group, seed=seed)
     men = mention_pairs(groups, data=data, seed=seed)
     rng = random.Random(seed)
-    medic_roots = {groups.root_of[c] for c in groups.root_of if c.startswith(("MESH:", "OMIM:"))}
+    medic_roots = {groups.root_of[c] for c in groups.root_of if c.startswith(MEDIC_ID_PREFIXES)}
     pri = [p for p in syn if p.group in medic_roots]
     rest = [p for p in syn if p.group not in medic_roots]
     rng.shuffle(rest)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import Pair, build_pairs, data_dir
+from .data import MEDIC_ID_PREFIXES, Pair, build_pairs, data_dir
 from .evaluate import Dictionary, DictionaryIndex, evaluate_linking, load_names_tsv, read_pairs
 
 log = logging.getLogger("biencoder.train")
@@ -110,7 +110,7 @@ def choose_mine_set(pairs: list[Pair], n: int, seed: int) -> list[Pair]:
     CTD MEDIC id (MESH:/OMIM:), the rest from any group."""
     rng = random.Random(seed)
     unique = list({(p.anchor, p.positive, p.group): p for p in pairs}.values())
-    medic = lambda p: p.group.startswith(("MESH:", "OMIM:"))
+    medic = lambda p: p.group.startswith(MEDIC_ID_PREFIXES)
     men = [p for p in unique if p.source.startswith("mention")]
     pri = [p for p in unique if not p.source.startswith("mention") and medic(p)]
     rest = [p for p in unique if not p.source.startswith("mention") and not medic(p)]
@@ -201,7 +201,7 @@ def train(out: Path, base: str | None = None, max_pairs: int | None = 120_000, b
         pairs, groups, stats = build_pairs(max_pairs=max_pairs if subset == "all" else None, seed=seed, data=data,
                                            mention_repeat=mention_repeat)
         if subset == "medic":  # train mentions + synonym groups that hold a MEDIC (MESH:/OMIM:) id
-            medic = {groups.root_of[c] for c in groups.root_of if c.startswith(("MESH:", "OMIM:"))}
+            medic = {groups.root_of[c] for c in groups.root_of if c.startswith(MEDIC_ID_PREFIXES)}
             pairs = [p for p in pairs if p.source.startswith("mention") or p.group in medic][:max_pairs]
             stats = dict(stats, subset="medic", pairs_used=len(pairs))
     (out / "data_stats.json").write_text(json.dumps(stats, indent=1))

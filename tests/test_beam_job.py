@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clin_linker.beam_jobs.cli import sample_notes_path
+from clin_linker.beam_jobs.cli.run import sample_notes_path
 from clin_linker.beam_jobs.job import run_job
 from clin_linker.schemas import json_schema
 

@@ -16,14 +16,14 @@ COMMANDS = [[], ["run"], ["vocab"], ["vocab", "build"], ["index"], ["index", "bu
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")
 def test_help(command):
-    out = subprocess.run([sys.executable, "-m", "clin_linker.pipeline.cli", *command, "--help"],
+    out = subprocess.run([sys.executable, "-m", "clin_linker.beam_jobs.cli", *command, "--help"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "usage: " in out.stdout and ("--" in out.stdout if command[-1:] in (["ner"], ["linking"], ["biencoder"]) else "clin-linker" in out.stdout)
 
 
 def test_missing_notes_file_is_a_clear_error(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "clin_linker.pipeline.cli", "run", "--notes",
+    out = subprocess.run([sys.executable, "-m", "clin_linker.beam_jobs.cli", "run", "--notes",
                           str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o.duckdb")],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 2
@@ -35,7 +35,7 @@ def test_bad_section_concept_map_is_a_clear_error_before_any_coding(tmp_path):
     notes.write_text(json.dumps({"note_id": 1, "note_text": "PMH: asthma."}) + "\n")
     sections = tmp_path / "sections.json"
     sections.write_text(json.dumps({"hpi": "LOINC:10164-2"}))
-    out = subprocess.run([sys.executable, "-m", "clin_linker.pipeline.cli", "run", "--notes", str(notes),
+    out = subprocess.run([sys.executable, "-m", "clin_linker.beam_jobs.cli", "run", "--notes", str(notes),
                           "--out", str(tmp_path / "o.duckdb"), "--derive-clinical-tables",
                           "--section-concepts", str(sections)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and "Traceback" not in out.stderr
@@ -44,14 +44,14 @@ def test_bad_section_concept_map_is_a_clear_error_before_any_coding(tmp_path):
 
 
 def test_vocab_build_rejects_unknown_source(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "clin_linker.pipeline.cli", "vocab", "build", "--source", "mesh",
+    out = subprocess.run([sys.executable, "-m", "clin_linker.beam_jobs.cli", "vocab", "build", "--source", "mesh",
                           "--out", str(tmp_path / "s")], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "valid kinds" in out.stderr
 
 
 def test_vocab_index_and_run_commands_chain(tmp_path):
     """A user's own vocabulary through the three commands: store -> index -> coded notes."""
-    cli = [sys.executable, "-m", "clin_linker.pipeline.cli"]
+    cli = [sys.executable, "-m", "clin_linker.beam_jobs.cli"]
     fixture = Path(__file__).parent / "fixtures" / "custom" / "site_problems.csv"
     steps = [
         ["vocab", "build", "--source", f"custom:SITE={fixture}", "--out", str(tmp_path / "store")],
@@ -82,7 +82,7 @@ def test_eval_context_on_a_hand_made_file(tmp_path):
     ]
     data = tmp_path / "context.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    out = subprocess.run([sys.executable, "-m", "clin_linker.pipeline.cli", "eval", "context", "--data", str(data),
+    out = subprocess.run([sys.executable, "-m", "clin_linker.beam_jobs.cli", "eval", "context", "--data", str(data),
                           "--json"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     scores = json.loads(out.stdout)

@@ -55,7 +55,7 @@ def test_eval_cli_on_a_hand_made_file(tmp_path):
     ]
     data = tmp_path / "tiny.jsonl"
     data.write_text(json.dumps({"text": SENTENCE, "entities": gold}) + "\n")
-    out = subprocess.run([sys.executable, "-m", "clin_linker.pipeline.cli", "eval", "ner", "--data", str(data),
+    out = subprocess.run([sys.executable, "-m", "clin_linker.beam_jobs.cli", "eval", "ner", "--data", str(data),
                           "--threads", "1", "--json"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout)

@@ -109,7 +109,7 @@ def tiny(tmp_path_factory):
     from clin_linker.models.encoder_runtime import OnnxSentenceEncoder
     from clin_linker.models.reranker.export import export_cross_encoder
     from clin_linker.models.reranker.runtime import OnnxCrossEncoder
-    from clin_linker.pipeline.cli import main
+    from clin_linker.beam_jobs.cli import main
 
     root = tmp_path_factory.mktemp("reranker")
     hf = train_tiny_cross_encoder(root / "hf")
@@ -182,7 +182,7 @@ def test_fitted_calibration_of_the_tiny_model_is_monotone_and_recorded(tiny):
 
 def test_eval_linking_rerank_json_keeps_the_biencoder_keys_and_adds_retrieval_only_and_nil(tiny, capsys):
     from clin_linker.models.biencoder.evaluate import evaluate_linking
-    from clin_linker.pipeline.cli import main
+    from clin_linker.beam_jobs.cli import main
 
     rc = main(["eval", "linking", "--pairs", str(tiny.pairs), "--dictionary", str(tiny.names), "--encoder",
                str(DEFAULT_ENCODER_DIR), "--rerank", str(tiny.int8), "--rerank-k", str(RERANK_K), "--nil-holdout",

@@ -1,5 +1,8 @@
-"""``clin-linker``: one command, a sub-command per job. Each folder contributes its own sub-commands
-(ontologies: vocab/index; beam_jobs: run; models: model/train; pipeline: eval), registered here.
+"""``clin-linker``: one command, a sub-command per job; the whole product's front door.
+
+It lives in ``beam_jobs`` because that package sits on top of the import graph (it may import every other
+folder, none imports it). Each folder contributes its own sub-commands (ontologies: vocab/index; beam_jobs: run;
+models: model/train; pipeline: eval), registered here.
 """
 from __future__ import annotations
 
@@ -10,10 +13,10 @@ from collections.abc import Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..beam_jobs import cli as beam_cli
-    from ..models import cli as models_cli
-    from ..ontologies import cli as ontologies_cli
-    from . import eval_cli
+    from ...models import cli as models_cli
+    from ...ontologies import cli as ontologies_cli
+    from ...pipeline import eval_cli
+    from . import run as run_cli
 
     parser = argparse.ArgumentParser(
         prog="clin-linker",
@@ -22,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details (never note text)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    beam_cli.register(commands)
+    run_cli.register(commands)
     ontologies_cli.register(commands)
     models_cli.register(commands)
     eval_cli.register(commands)
@@ -43,6 +46,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"clin-linker {args.command}: error: {e}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

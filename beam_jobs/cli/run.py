@@ -5,7 +5,7 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
-from ..pipeline.clinical_events import NLP_TYPE_CONCEPT_ID
+from ...pipeline.clinical_events import NLP_TYPE_CONCEPT_ID
 
 
 def sample_notes_path() -> Path:
@@ -36,8 +36,8 @@ def _print_summary(summary) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..pipeline.section_concepts import read_section_map
-    from .job import run_job
+    from ...pipeline.section_concepts import read_section_map
+    from ..job import run_job
 
     notes = args.notes or [sample_notes_path()]
     beam_args = [a for a in (args.beam_args or []) if a != "--"] or ["--runner=DirectRunner"]

@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+#: Where training looks for the open data when neither ``--data`` nor ``$CLIN_LINKER_DATA`` is given: the
+#: ``shared/data`` folder beside a source checkout (developers' layout). Installed packages have no such folder.
+CHECKOUT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA_ENV = "CLIN_LINKER_DATA"
 MAX_GROUP_IDS = 40
 #: Id prefixes of CTD MEDIC concepts (the NCBI/BC5CDR dictionary): groups holding one get priority in training.
 MEDIC_ID_PREFIXES = ("MESH:", "OMIM:")
@@ -43,12 +47,16 @@ NAME_FILES = {
 
 
 def data_dir(path: str | Path | None = None) -> Path:
-    if path:
-        return Path(path)
-    for cand in (DATA, Path.cwd().parent / "shared" / "data", Path("/work/shared/data")):
-        if cand.exists():
-            return cand
-    return DATA
+    """The open training data folder: ``path``, else ``$CLIN_LINKER_DATA``, else the checkout's ``shared/data``.
+
+    Fails with the fix when none exists, instead of guessing machine paths.
+    """
+    chosen = Path(path or os.environ.get(DATA_ENV) or CHECKOUT_DATA)
+    if chosen.is_dir():
+        return chosen
+    raise FileNotFoundError(
+        f"training data folder {chosen} does not exist; pass --data DIR or set {DATA_ENV} to the folder "
+        "holding synonyms/ and linking/ (the open data the model cards name)")
 
 
 def _rows(path: Path):

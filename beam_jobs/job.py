@@ -1,10 +1,11 @@
 """The batch job: notes files -> validated notes -> RunInference(spaCy pipeline) -> OMOP tables.
 
-Thin on purpose: reading, validation, de-duplication, batching, dead-letters and the sink live here;
+Thin on purpose: reading, validation, de-duplication, batching and dead-letters live here, outputs in .sinks;
 linking is whatever :class:`~.model_handler.SpacyNoteModelHandler` loads (the shipped spaCy pipeline).
-Workers write Parquet/JSONL shards to a staging directory; the main process loads them into DuckDB once
-the pipeline has finished, then checks that read = coded + dead-lettered. With ``derive_clinical_tables`` the
-workers also stage derived clinical events (pipeline.clinical_events) and the sink loads them too.
+Workers write Parquet/JSONL shards to a staging directory (columns: schemas.tables); once the pipeline has
+finished, the main process hands them to a :class:`~.sinks.Sink` (DuckDB) and checks that read = coded +
+dead-lettered. With ``derive_clinical_tables`` the workers also stage derived clinical events and the sink loads
+them too.
 """
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import apache_beam as beam
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
@@ -27,33 +27,18 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from ..ontologies.index import store_dir_of
 from ..ontologies.store import ConceptStore
-from ..pipeline.clinical_events import EVENT_COLUMNS, check_type_concept
+from ..pipeline.clinical_events import check_type_concept
 from ..pipeline.resources import resolve_index_dir
 from ..pipeline.section_concepts import Override, resolve_section_concepts
-from .duckdb_sink import NOTE_NLP_COLUMNS, load_into_duckdb
+from ..schemas.tables import STAGED_EVENT, STAGED_NOTE_NLP
 from .model_handler import NoteResult, SpacyNoteModelHandler
 from .notes import Note, dead_letter, read_records, validate
+from .sinks import StagedRun
+from .sinks.duckdb import DuckDBSink
 
 NAMESPACE = "clin_linker"
-_NOTE_NLP_SCHEMA = pa.schema(
-    [
-        ("note_nlp_id", pa.int64()), ("note_id", pa.int64()), ("section_concept_id", pa.int32()),
-        ("snippet", pa.string()), ("offset", pa.string()), ("lexical_variant", pa.string()),
-        ("note_nlp_concept_id", pa.int32()), ("note_nlp_source_concept_id", pa.int32()),
-        ("nlp_system", pa.string()), ("nlp_date", pa.date32()), ("nlp_datetime", pa.timestamp("us")),
-        ("term_exists", pa.string()), ("term_temporal", pa.string()), ("term_modifiers", pa.string()),
-    ]
-)
-assert tuple(_NOTE_NLP_SCHEMA.names) == NOTE_NLP_COLUMNS
-_EVENT_SCHEMA = pa.schema(
-    [
-        ("event_table", pa.string()), ("event_id", pa.int64()), ("person_id", pa.int64()),
-        ("concept_id", pa.int32()), ("start_date", pa.date32()), ("type_concept_id", pa.int32()),
-        ("source_value", pa.string()), ("source_concept_id", pa.int32()), ("note_id", pa.int64()),
-        ("nlp_system", pa.string()),
-    ]
-)
-assert tuple(_EVENT_SCHEMA.names) == EVENT_COLUMNS
+#: Dead-letter reason of a valid note that the pipeline failed on (the others are invalid input).
+PIPELINE_ERROR = "pipeline_error"
 
 
 class ReadNotes(beam.DoFn):
@@ -96,7 +81,7 @@ def _split_results(result: NoteResult):
         yield result
     else:
         yield beam.pvalue.TaggedOutput("dead", dead_letter(
-            result.source, result.position, {"note_id": result.note_id}, "pipeline_error",
+            result.source, result.position, {"note_id": result.note_id}, PIPELINE_ERROR,
             f"{result.source}:{result.position}: note {result.note_id} failed in the pipeline ({result.error}); "
             "the rest of its batch was coded"))
 
@@ -112,11 +97,11 @@ class WriteCodedShard(beam.DoFn):
         name = uuid.uuid4().hex
         rows = [row for result in batch for row in result.rows]
         if rows:
-            pq.write_table(pa.Table.from_pylist(rows, schema=_NOTE_NLP_SCHEMA),
+            pq.write_table(pa.Table.from_pylist(rows, schema=STAGED_NOTE_NLP),
                            Path(self.staging) / f"note_nlp-{name}.parquet")
         events = [event for result in batch for event in result.events]
         if events:
-            pq.write_table(pa.Table.from_pylist(events, schema=_EVENT_SCHEMA),
+            pq.write_table(pa.Table.from_pylist(events, schema=STAGED_EVENT),
                            Path(self.staging) / f"events-{name}.parquet")
         with open(Path(self.staging) / f"coded-{name}.jsonl", "w") as f:
             for result in batch:
@@ -158,6 +143,16 @@ class JobSummary:
 
     def balanced(self) -> bool:
         return self.read == self.coded + self.dead_lettered
+
+    @property
+    def failed_in_pipeline(self) -> int:
+        """Valid, unique notes the pipeline raised on (invalid input is not counted: it never reached it)."""
+        return self.dead_reasons.get(PIPELINE_ERROR, 0)
+
+    def failed_share(self) -> float:
+        """Share of the notes that reached the pipeline and failed in it (0.0 when none reached it)."""
+        reached = self.coded + self.failed_in_pipeline
+        return self.failed_in_pipeline / reached if reached else 0.0
 
 
 def build_beam_pipeline(p: beam.Pipeline, notes: list[str], fmt: str, handler: SpacyNoteModelHandler,
@@ -242,8 +237,8 @@ def run_job(
                 f.write(json.dumps(record) + "\n")
         shards = sorted(staging.glob("note_nlp-*.parquet"))
         events = sorted(staging.glob("events-*.parquet")) if derive_clinical_tables else None
-        written = load_into_duckdb(output, shards, store, event_shards=events,
-                                   coded_notes=[(c["note_id"], c["nlp_system"]) for c in coded])
+        written = DuckDBSink(output, store).write(
+            StagedRun(shards, events, [(c["note_id"], c["nlp_system"]) for c in coded]))
         summary = _summarize(shards, store)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -258,22 +253,22 @@ def run_job(
 
 
 def _summarize(shards: list[Path], store: ConceptStore) -> dict:
-    if not shards:
-        return {"mentions_by_label": {}, "linked": 0, "nil": 0, "top_codes": []}
-    con = duckdb.connect()
-    files = [str(s) for s in shards]
-    labels = con.execute(
-        "select regexp_extract(term_modifiers, 'label=([A-Z_]+)', 1) l, count(*) from read_parquet(?) "
-        "group by l order by 2 desc", [files]).fetchall()
-    codes = con.execute(
-        "select regexp_extract(term_modifiers, 'code=([^,]+)', 1) c, count(*) n from read_parquet(?) "
-        "group by c order by n desc, c", [files]).fetchall()
-    con.close()
-    nil = sum(n for c, n in codes if c == "NIL")
-    linked = [(c, n) for c, n in codes if c != "NIL"]
+    """Mentions per label, linked vs NIL and the ten most frequent codes, from the staged rows' own columns."""
+    labels: Counter[str] = Counter()
+    codes: Counter[str] = Counter()
+    nil = 0
+    for shard in shards:
+        table = pq.read_table(shard, columns=["label", "concept_key"])
+        labels.update(table.column("label").to_pylist())
+        for key in table.column("concept_key").to_pylist():
+            if key is None:
+                nil += 1
+            else:
+                codes[key] += 1
+    top = sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
     return {
-        "mentions_by_label": dict(labels),
-        "linked": sum(n for _, n in linked),
+        "mentions_by_label": dict(labels.most_common()),
+        "linked": sum(codes.values()),
         "nil": nil,
-        "top_codes": [(f"{c} {store[c].concept_name}"[:80], n) for c, n in linked[:10]],
+        "top_codes": [(f"{c} {store[c].concept_name}"[:80], n) for c, n in top],
     }

@@ -4,7 +4,7 @@
 worker process (RunInference shares it across bundles). ``run_inference`` sends a whole batch through
 ``nlp.pipe`` so the encoder sees many mentions per call; a note that makes the pipeline fail is retried
 alone and comes back as an error result instead of taking its batch down. With ``derive_events`` it also
-returns each note's derived clinical event candidates (pipeline.clinical_events).
+returns each note's derived clinical event candidates (pipeline.omop.event_rows).
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from spacy.language import Language
 from tqdm import tqdm
 
 from ..pipeline.build import build_pipeline, linker_of, model_ids
-from ..pipeline.clinical_events import event_rows, note_person_and_date
-from ..pipeline.omop import note_nlp_rows, nlp_system
+from ..pipeline.clinical_events import note_person_and_date
+from ..pipeline.omop import event_rows, nlp_system, note_nlp_rows
 from .notes import Note
 
 
@@ -36,7 +36,7 @@ class NoteResult:
     note_id: int
     source: str
     position: int
-    rows: list[dict] = field(default_factory=list)
+    rows: list[dict] = field(default_factory=list)  # staged NOTE_NLP rows (schemas.tables.STAGED_NOTE_NLP)
     error: str | None = None
     nlp_system: str = ""
     events: list[dict] = field(default_factory=list)  # derived event candidates (only with derive_events)

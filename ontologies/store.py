@@ -241,19 +241,24 @@ class ConceptStore:
         """Standard concept keys this concept "Maps to" (Athena), in the store."""
         return self._maps_to.get(key, [])
 
-    def standard_concept_id(self, key: str) -> int:
-        """The OMOP standard concept id for ``key``, or 0.
+    def standard_concept(self, key: str) -> StoredConcept | None:
+        """The OMOP standard concept ``key`` stands for, or None: the one "Maps to" rule of the project.
 
-        A concept that is itself standard with a real Athena id maps to itself; otherwise the first
+        A concept that is itself standard with a real Athena id stands for itself; otherwise the first
         "Maps to" target with a real id. Local ids (>= 2e9) never count as standard (CDM rule).
         """
         concept = self._concepts.get(key)
         if concept is None:
-            return 0
+            return None
         if concept.standard_concept == "S" and concept.omop_concept_id < LOCAL_ID_MIN:
-            return concept.omop_concept_id
+            return concept
         for target in self.maps_to(key):
             t = self._concepts.get(target)
             if t is not None and t.omop_concept_id < LOCAL_ID_MIN:
-                return t.omop_concept_id
-        return 0
+                return t
+        return None
+
+    def standard_concept_id(self, key: str) -> int:
+        """The id of :meth:`standard_concept`, or 0 ("No matching concept") when there is none."""
+        standard = self.standard_concept(key)
+        return standard.omop_concept_id if standard else 0

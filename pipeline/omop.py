@@ -1,5 +1,8 @@
-"""Coded spans -> OMOP CDM v5.4 rows (NOTE_NLP, and CONCEPT rows for local ids): the one place where
-a linked mention becomes a database row (DESIGN §2 "NOTE_NLP row").
+"""Coded spans -> OMOP CDM v5.4 rows: the one place where a linked mention becomes a database row (DESIGN §2
+"NOTE_NLP row"): staged NOTE_NLP rows, derived clinical event rows (``--derive-clinical-tables``) and the CONCEPT
+rows for local ids. The rules they share live here once: :func:`stable_id` (every row id), :func:`assertion`
+(term_exists / term_temporal, and so which mentions become events) and the standard concept
+(:meth:`ConceptStore.standard_concept`). Columns come from :mod:`clin_linker.schemas.tables`.
 """
 from __future__ import annotations
 
@@ -12,10 +15,15 @@ from spacy.tokens import Doc, Span
 
 from ..ontologies.local_ids import LOCAL_ID_MIN
 from ..ontologies.store import ConceptStore
+from ..schemas.tables import EVENT_TABLES
+from .clinical_events import NLP_TYPE_CONCEPT_ID
 from .section_concepts import resolve_section_concepts
 from .sections import section_concept_id
 
 MAX_TEXT = 250  # lexical_variant, snippet and term_modifiers are varchar(250) in CDM v5.4
+SOURCE_VALUE_MAX = 50  # *_source_value are varchar(50) in CDM v5.4
+#: OMOP domain_id -> the table its affirmed, present mentions become.
+EVENT_TABLE_OF_DOMAIN = {table.domain_id: table for table in EVENT_TABLES}
 #: Athena's "No matching concept": written so that concept id 0 joins CONCEPT too.
 NO_MATCHING_CONCEPT = {
     "concept_id": 0, "concept_name": "No matching concept", "domain_id": "Metadata", "vocabulary_id": "None",
@@ -29,10 +37,23 @@ def nlp_system(model_ids: str) -> str:
     return f"clin-linker {version('clin-linker')} {model_ids}"[:MAX_TEXT]
 
 
-def note_nlp_id(note_id: int, start: int, end: int, concept_key: str | None, system: str) -> int:
-    """Deterministic 63-bit id: a re-run of the same system on the same note upserts, never duplicates."""
-    text = f"{note_id}\x1f{start}\x1f{end}\x1f{concept_key or 'NIL'}\x1f{system}".encode()
+def stable_id(*parts: object) -> int:
+    """Deterministic 63-bit id of ``parts`` (their ``str`` joined by U+001F, SHA-256, first 8 bytes): a re-run
+    on the same input gives the same id, so writes upsert instead of duplicating."""
+    text = "\x1f".join(str(part) for part in parts).encode()
     return int.from_bytes(hashlib.sha256(text).digest()[:8], "big") & (2**63 - 1)
+
+
+def note_nlp_id(note_id: int, start: int, end: int, concept_key: str | None, system: str) -> int:
+    """The NOTE_NLP id of one mention: the same system on the same note span and concept gives the same row."""
+    return stable_id(note_id, start, end, concept_key or "NIL", system)
+
+
+def event_id(table: str, person_id: int, concept_id: int, source_concept_id: int, day: dt.date) -> int:
+    """The id of one person + concept + date event: mentions repeated in a note, in several notes or in a re-run
+    land on the same row. With no standard concept (id 0) the source concept keeps unmapped codes apart."""
+    concept = str(concept_id) if concept_id else f"source:{source_concept_id}"
+    return stable_id(table, person_id, concept, day.isoformat())
 
 
 def _snippet(span: Span) -> str:
@@ -47,12 +68,21 @@ def _snippet(span: Span) -> str:
     return " ".join(doc.text[start : start + MAX_TEXT].split())[:MAX_TEXT]
 
 
-def _term_exists(span: Span) -> str:
+def assertion(span: Span) -> tuple[str, str]:
+    """``(term_exists, term_temporal)`` of a mention, the one assertion rule (DESIGN §2): "N" when negated,
+    uncertain, hypothetical or about a relative, else "Y"; "past" when historical, else "present"."""
     asserted = not (span._.is_negated or span._.is_family or span._.is_hypothetical or span._.is_uncertain)
-    return "Y" if asserted else "N"
+    return ("Y" if asserted else "N"), ("past" if span._.is_historical else "present")
+
+
+def is_affirmed_present(span: Span) -> bool:
+    """Whether the note asserts this mention of the patient, now: the mentions that may become events."""
+    return assertion(span) == ("Y", "present")
 
 
 def term_modifiers(span: Span, concept_key: str | None) -> str:
+    """The mention's context, code, score, label and section as ``key=value,...`` text, for people reading
+    NOTE_NLP (programs read the staged columns instead)."""
     parts = [
         f"negated={str(span._.is_negated).lower()}",
         f"subject={'family' if span._.is_family else 'patient'}",
@@ -69,7 +99,8 @@ def term_modifiers(span: Span, concept_key: str | None) -> str:
 
 def note_nlp_rows(doc: Doc, note_id: int, store: ConceptStore, system: str, run_at: dt.datetime,
                   section_concepts: Mapping[str, int] | None = None) -> list[dict]:
-    """One NOTE_NLP row per linked (or NIL) mention of ``doc``.
+    """One staged NOTE_NLP row (columns of :data:`~clin_linker.schemas.tables.STAGED_NOTE_NLP`) per linked (or
+    NIL) mention of ``doc``: the NOTE_NLP columns plus the mention's label, concept, score, flags and section.
 
     ``note_nlp_source_concept_id`` is the linked concept's id (local ids allowed only here);
     ``note_nlp_concept_id`` its standard concept via Maps to, else 0. NIL mentions keep both at 0.
@@ -83,7 +114,8 @@ def note_nlp_rows(doc: Doc, note_id: int, store: ConceptStore, system: str, run_
         if span._.candidates is None:
             continue
         key = span._.concept
-        source_id = store[key].omop_concept_id if key else 0
+        linked = store[key] if key else None
+        term_exists, term_temporal = assertion(span)
         rows.append(
             {
                 "note_nlp_id": note_nlp_id(note_id, span.start_char, span.end_char, key, system),
@@ -93,15 +125,59 @@ def note_nlp_rows(doc: Doc, note_id: int, store: ConceptStore, system: str, run_
                 "offset": str(span.start_char),
                 "lexical_variant": span.text[:MAX_TEXT],
                 "note_nlp_concept_id": store.standard_concept_id(key) if key else 0,
-                "note_nlp_source_concept_id": source_id,
+                "note_nlp_source_concept_id": linked.omop_concept_id if linked else 0,
                 "nlp_system": system,
                 "nlp_date": run_at.date(),
                 "nlp_datetime": run_at,
-                "term_exists": _term_exists(span),
-                "term_temporal": "past" if span._.is_historical else "present",
+                "term_exists": term_exists,
+                "term_temporal": term_temporal,
                 "term_modifiers": term_modifiers(span, key),
+                "label": span.label_,
+                "concept_key": key,
+                "vocabulary_id": linked.vocabulary_id if linked else None,
+                "score": span._.score,
+                "negated": bool(span._.is_negated),
+                "family": bool(span._.is_family),
+                "hypothetical": bool(span._.is_hypothetical),
+                "uncertain": bool(span._.is_uncertain),
+                "historical": bool(span._.is_historical),
+                "section": span._.section,
             }
         )
+    return rows
+
+
+def event_rows(doc: Doc, note_id: int, person_id: int, day: dt.date, store: ConceptStore, system: str) -> list[dict]:
+    """Derived event candidates (columns of :data:`~clin_linker.schemas.tables.STAGED_EVENT`) for the affirmed,
+    present, linked mentions of ``doc`` (see :mod:`.clinical_events` for the rules).
+
+    The domain of the standard concept routes the event, else the linked concept's own domain (then the event
+    has concept id 0 and the linked code as its source). Duplicates (same event id) are kept here; the sink
+    keeps one row per id across notes and runs.
+    """
+    rows = []
+    for span in doc.ents:
+        key = span._.concept
+        if key is None or key not in store or not is_affirmed_present(span):
+            continue
+        linked = store[key]
+        standard = store.standard_concept(key)
+        target = EVENT_TABLE_OF_DOMAIN.get(standard.domain_id if standard else linked.domain_id)
+        if target is None:
+            continue
+        concept_id = standard.omop_concept_id if standard else 0
+        rows.append({
+            "event_table": target.name,
+            "event_id": event_id(target.name, person_id, concept_id, linked.omop_concept_id, day),
+            "person_id": person_id,
+            "concept_id": concept_id,
+            "start_date": day,
+            "type_concept_id": NLP_TYPE_CONCEPT_ID,
+            "source_value": linked.concept_code[:SOURCE_VALUE_MAX],
+            "source_concept_id": linked.omop_concept_id,
+            "note_id": note_id,
+            "nlp_system": system,
+        })
     return rows
 
 

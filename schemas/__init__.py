@@ -7,6 +7,9 @@ Files (package data, read with :mod:`importlib.resources` so they work from an i
   run on every start. Deviations from the official DDL are listed at the top of each file.
 - ``duckdb/clin_linker_event_source.sql``, ``postgresql/...``: clin-linker's own table (not CDM) recording which
   note supports each derived clinical event, so re-runs replace derived rows (:func:`event_source_ddl`).
+- ``tables.py`` (:mod:`clin_linker.schemas.tables`, imported on its own: it needs pyarrow): the pyarrow row schema
+  of every table clin-linker writes or stages, the one column list the row builder, the job and the sinks use;
+  tests/test_schemas.py checks it against both DDLs.
 - ``note.schema.json``: the input note record (DESIGN section 2).
 - ``dead_letter.schema.json``: the record written for each input that could not be processed.
 """

@@ -12,6 +12,7 @@ import pytest
 
 from clin_linker.beam_jobs.cli.run import sample_notes_path
 from clin_linker.beam_jobs.job import run_job
+from clin_linker.pipeline.labels import DOMAIN_LABELS
 from clin_linker.schemas import json_schema
 
 
@@ -80,6 +81,17 @@ def test_note_nlp_rows_join_concept_and_follow_the_cdm(job, notes):
     for note_id, offset, variant in con.execute('select note_id, "offset", lexical_variant from note_nlp').fetchall():
         if note_id in texts:
             assert texts[note_id][int(offset):int(offset) + len(variant)] == variant
+    # the summary comes from the staged rows' own columns and agrees with what was written
+    nil = con.execute("select count(*) from note_nlp where note_nlp_source_concept_id = 0").fetchone()[0]
+    assert (summary.linked, summary.nil) == (n - nil, nil) and sum(summary.mentions_by_label.values()) == n
+    assert set(summary.mentions_by_label) <= set(DOMAIN_LABELS.values())
+    counts = [count for _, count in summary.top_codes]
+    assert counts == sorted(counts, reverse=True) and 0 < len(counts) <= 10
+    top_code = summary.top_codes[0][0].split()[0]
+    vocabulary, code = top_code.split(":", 1)
+    assert con.execute("select count(*) from note_nlp n join concept c on c.concept_id = n.note_nlp_source_concept_id "
+                       "where c.vocabulary_id = ? and c.concept_code = ?", [vocabulary, code]).fetchone()[0] \
+        == counts[0]
     i10 = con.execute("select count(*) from note_nlp n join concept c on c.concept_id = n.note_nlp_source_concept_id "
                       "where c.vocabulary_id = 'ICD10CM' and c.concept_code = 'I10'").fetchone()[0]
     assert i10 >= 1
@@ -91,8 +103,8 @@ def test_demo_output_follows_the_omop_semantics(job, default_index):
     concepts): assertion fields in range, local ids only in source fields, the section map applied."""
     from clin_linker.ontologies.index import store_dir_of
     from clin_linker.ontologies.store import ConceptStore
-    from clin_linker.pipeline.clinical_events import TABLES_BY_NAME
     from clin_linker.pipeline.section_concepts import resolve_section_concepts
+    from clin_linker.schemas.tables import EVENT_TABLES
 
     summary, out = job
     expected = resolve_section_concepts(ConceptStore(store_dir_of(default_index)))
@@ -117,19 +129,21 @@ def test_demo_output_follows_the_omop_semantics(job, default_index):
     assert any(s.startswith("note 9001: fields note_date and note_datetime are missing") for s in summary.event_skips)
     assert any(s.startswith("note 9002: field person_id is missing") for s in summary.event_skips)
     events = 0
-    for t in TABLES_BY_NAME.values():
+    for t in EVENT_TABLES:
+        event, concept, source, day = (t.column(c) for c in ("event_id", "concept_id", "source_concept_id",
+                                                              "start_date"))
         rows = con.execute(
-            f"select e.{t.concept_column}, e.{t.type_column}, e.{t.source_concept_column}, c.concept_id is not null, "
+            f"select e.{concept}, e.{t.column('type_concept_id')}, e.{source}, c.concept_id is not null, "
             f"exists (select 1 from clin_linker_event_source s join note_nlp n on n.note_id = s.note_id "
-            f"and n.nlp_system = s.nlp_system where s.event_table = '{t.table}' and s.event_id = e.{t.id_column} "
-            f"and n.note_nlp_source_concept_id = e.{t.source_concept_column} and n.term_exists = 'Y' "
+            f"and n.nlp_system = s.nlp_system where s.event_table = '{t.name}' and s.event_id = e.{event} "
+            f"and n.note_nlp_source_concept_id = e.{source} and n.term_exists = 'Y' "
             f"and n.term_temporal = 'present') "
-            f"from {t.table} e left join concept c on c.concept_id = e.{t.source_concept_column}").fetchall()
+            f"from {t.name} e left join concept c on c.concept_id = e.{source}").fetchall()
         events += len(rows)
         for concept_id, type_id, source_id, joins, backed in rows:
             assert concept_id == 0 and type_id == 32858 and source_id >= 2_000_000_000 and joins and backed
-        n, distinct = con.execute(f"select count(*), count(distinct (person_id, {t.source_concept_column}, "
-                                  f"{t.date_column})) from {t.table}").fetchone()
+        n, distinct = con.execute(f"select count(*), count(distinct (person_id, {source}, {day})) "
+                                  f"from {t.name}").fetchone()
         assert n == distinct
     assert events == sum(summary.rows_written[t] for t in ("condition_occurrence", "drug_exposure",
                                                            "procedure_occurrence")) > 0

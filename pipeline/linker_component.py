@@ -3,26 +3,46 @@
 It (optionally) detects mentions with the dictionary matcher, asks the candidate generator for the
 top-k concepts of every mention in a batch at once, and sets the Span extensions of DESIGN §2.
 
-Without reranking, below ``threshold`` (bi-encoder cosine) the mention is NIL: ``span._.concept`` is None but
-its candidates are kept. With reranking (``rerank``, on by default when a reranker artifact is installed), the
-top ``rerank_k`` candidates are reordered by the cross-encoder and scored with the calibrated probability of
-being the right concept (``pipeline.reranking``); below ``nil_threshold`` (default: the calibrated one) the
-mention is NIL, again keeping its candidates. ``threshold`` then plays no part.
+Exactly one NIL rule applies, chosen by ``rerank`` (off by default):
+
+* ``rerank = false``: below ``threshold`` (the bi-encoder cosine of the best candidate) the mention is NIL:
+  ``span._.concept`` is None but its candidates are kept. ``nil_threshold`` must stay unset.
+* ``rerank = true``: the top ``rerank_k`` candidates are reordered by the cross-encoder at ``reranker_dir`` ("" =
+  the shipped one; none installed is an error) and scored with the calibrated probability of being the right
+  concept (``pipeline.reranking``); below ``nil_threshold`` (< 0: the calibrated one) the mention is NIL, again
+  keeping its candidates. ``threshold`` plays no part.
+
+spaCy's component contract: the constructor only stores and checks the config. The index (the default one is
+built on first use, minutes) and the models load in ``initialize`` (``nlp.initialize()``, which
+``pipeline.build.build_pipeline`` calls) or ``from_disk`` (``spacy.load``); a pipeline called before either
+loads them on first use, once. ``to_disk`` saves a self-contained copy of the index (store and encoder inside)
+and of the reranker, and points the saved config at them, so ``spacy.load`` links the same on another machine.
 """
 # no `from __future__ import annotations`: spaCy validates factory signatures at run time
 
+import threading
 from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Callable, Optional
 
+from spacy import util
 from spacy.language import Language
 from spacy.tokens import Doc, Span
+from spacy.training import Example
 from spacy.util import filter_spans, minibatch
 
 from . import extensions  # noqa: F401  (registers the Span/Doc extensions)
 from .abbreviations import linking_query
 from .reranking import MentionReranker, resolve_reranker_dir
 from .resources import LinkerResources, load_resources
+from .serialization import check_saved_index, link_or_copy_tree, point_saved_config_at, save_index
 
 DETECTORS = ("dictionary", "none")
+#: Folders of a saved component (``to_disk``), also the names ``exclude`` takes.
+SAVED_INDEX = "index"
+SAVED_RERANKER = "reranker"
+
+_LOAD_LOCK = threading.Lock()
 
 
 class ClinLinker:
@@ -36,7 +56,7 @@ class ClinLinker:
         detector: str,
         threads: int,
         batch_size: int,
-        rerank: bool = True,
+        rerank: bool = False,
         reranker_dir: str = "",
         rerank_k: int = 5,
         nil_threshold: float = -1.0,
@@ -47,18 +67,99 @@ class ClinLinker:
             raise ValueError(f"clin_linker: detector {detector!r} is not one of {DETECTORS}")
         if k < 1:
             raise ValueError(f"clin_linker: k must be >= 1, got {k}")
+        if batch_size < 1 or threads < 0:
+            raise ValueError(f"clin_linker: batch_size must be >= 1 and threads >= 0, got {batch_size}, {threads}")
+        if not rerank and (reranker_dir or nil_threshold >= 0):
+            raise ValueError("clin_linker: reranker_dir and nil_threshold apply only with rerank = true (without "
+                             "reranking, threshold decides NIL); set rerank true, or leave them unset")
+        self.nlp = nlp
         self.name = name
         self.index_dir = index_dir
         self.k = k
         self.threshold = threshold
         self.detector = detector
+        self.threads = threads
         self.batch_size = batch_size
-        self.resources: LinkerResources = load_resources(index_dir or None, threads)
-        self.reranker: MentionReranker | None = None
-        model_dir = resolve_reranker_dir(reranker_dir) if rerank else None
-        if model_dir is not None:
-            self.reranker = MentionReranker(model_dir, threads, rerank_k, nil_threshold, rerank_skip_exact,
-                                            rerank_mentions_per_call)
+        self.rerank = rerank
+        self.reranker_dir = reranker_dir
+        self.rerank_k = rerank_k
+        self.nil_threshold = nil_threshold
+        self.rerank_skip_exact = rerank_skip_exact
+        self.rerank_mentions_per_call = rerank_mentions_per_call
+        self._resources: Optional[LinkerResources] = None
+        self._reranker: Optional[MentionReranker] = None
+
+    def initialize(self, get_examples: Optional[Callable[[], Iterable[Example]]] = None, *,
+                   nlp: Optional[Language] = None) -> None:
+        """Load the index (building the default one if missing) and the reranker named by the config."""
+        with _LOAD_LOCK:
+            self._install(*self._load(self.index_dir, self.reranker_dir))
+
+    def _load(self, index_dir: str, reranker_dir: str) -> tuple[LinkerResources, Optional[MentionReranker]]:
+        resources = load_resources(index_dir or None, self.threads)
+        if not self.rerank:
+            return resources, None
+        return resources, MentionReranker(resolve_reranker_dir(reranker_dir), self.threads, self.rerank_k,
+                                          self.nil_threshold, self.rerank_skip_exact, self.rerank_mentions_per_call)
+
+    def _install(self, resources: LinkerResources, reranker: Optional[MentionReranker]) -> None:
+        self._reranker = reranker  # before the resources: a thread that sees them loaded sees the reranker too
+        self._resources = resources
+
+    def _loaded(self) -> LinkerResources:
+        """The resources, loaded on first use (once, whichever thread gets here first)."""
+        if self._resources is None:
+            with _LOAD_LOCK:
+                if self._resources is None:
+                    self._install(*self._load(self.index_dir, self.reranker_dir))
+        return self._resources
+
+    @property
+    def resources(self) -> LinkerResources:
+        """The index, concept store, candidate generator and dictionary matcher (loaded on first use)."""
+        return self._loaded()
+
+    @property
+    def reranker(self) -> Optional[MentionReranker]:
+        """The cross-encoder reranker when ``rerank`` is on, else None (loaded on first use)."""
+        self._loaded()
+        return self._reranker
+
+    def to_disk(self, path: Path, *, exclude: Iterable[str] = tuple()) -> None:
+        """Save copies of the index (its store and encoder inside) and of the reranker into ``path``.
+
+        The pipeline's saved config then names these copies instead of "" (whatever default index the next
+        machine has) or a path into this machine's cache. ``exclude`` takes "index" / "reranker" to save a
+        reference (the config's path) instead.
+        """
+        path = Path(path)
+        resources, reranker = self.resources, self.reranker
+        writers = {SAVED_INDEX: lambda p: save_index(resources.index_dir, p)}
+        if reranker is not None:
+            writers[SAVED_RERANKER] = lambda p: link_or_copy_tree(reranker.encoder.info.directory, p)
+        util.to_disk(path, writers, exclude)
+        saved = {"index_dir": SAVED_INDEX, "reranker_dir": SAVED_RERANKER}
+        point_saved_config_at(path, self.name, {key: str((path / folder).resolve()) for key, folder in saved.items()
+                                                if folder in writers and folder not in exclude})
+
+    def from_disk(self, path: Path, *, exclude: Iterable[str] = tuple()) -> "ClinLinker":
+        """Load the index and reranker ``to_disk`` saved in ``path`` (the config's paths for any not saved)."""
+        path = Path(path)
+        saved = {folder: (path / folder).resolve() for folder in (SAVED_INDEX, SAVED_RERANKER)
+                 if folder not in exclude and (path / folder).exists()}
+        index_dir = str(saved.get(SAVED_INDEX, self.index_dir))
+        reranker_dir = str(saved.get(SAVED_RERANKER, self.reranker_dir))
+        with _LOAD_LOCK:
+            resources, reranker = self._load(index_dir, reranker_dir)
+            if SAVED_INDEX in saved:
+                check_saved_index(saved[SAVED_INDEX], resources.store)
+            self._install(resources, reranker)
+        # the in-memory config names what was loaded, so nlp.config, a re-save and initialize() agree with it
+        self.index_dir = index_dir
+        self.reranker_dir = reranker_dir if self.rerank else ""
+        if self.name in self.nlp.component_names:
+            self.nlp.get_pipe_config(self.name).update(index_dir=self.index_dir, reranker_dir=self.reranker_dir)
+        return self
 
     @property
     def model_id(self) -> str:
@@ -121,13 +222,15 @@ class ClinLinker:
         "detector": "dictionary",
         "threads": 0,
         "batch_size": 64,
-        "rerank": True,
+        "rerank": False,
         "reranker_dir": "",
         "rerank_k": 5,
         "nil_threshold": -1.0,
         "rerank_skip_exact": True,
         "rerank_mentions_per_call": 1,
     },
+    # doc.ents: the dictionary detector's mentions (detector "dictionary")
+    assigns=["doc.ents", "span._.candidates", "span._.concept", "span._.score", "span._.detector"],
 )
 def make_clin_linker(
     nlp: Language, name: str, index_dir: str, k: int, threshold: float, detector: str, threads: int, batch_size: int,
@@ -136,9 +239,10 @@ def make_clin_linker(
 ) -> ClinLinker:
     """``index_dir`` "" = the embedded default index (ICD-10-CM + HPO), built on first use.
 
-    ``rerank``: rerank with the cross-encoder at ``reranker_dir`` ("" = the shipped one; without one installed
-    the linker stays retrieval-only). ``rerank_k``: candidates reranked per mention. ``nil_threshold``: NIL below
-    this calibrated probability (< 0 = the threshold calibrated on dev, in the model's calibration.json).
+    NIL rule: ``threshold`` (bi-encoder cosine) when ``rerank`` is false (the default), ``nil_threshold`` when true.
+    ``rerank``: rerank with the cross-encoder at ``reranker_dir`` ("" = the shipped one; none installed is an
+    error). ``rerank_k``: candidates reranked per mention. ``nil_threshold``: NIL below this calibrated
+    probability (< 0 = the threshold calibrated on dev, in the model's calibration.json).
     ``rerank_skip_exact``: link a verbatim vocabulary name without reranking. ``rerank_mentions_per_call``:
     mentions per onnxruntime call (1 = results independent of batching).
     """

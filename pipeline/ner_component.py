@@ -2,22 +2,32 @@
 
 The onnxruntime session is loaded once per process and model directory; ``nlp.pipe`` tags a whole
 batch of docs in one ``predict`` call, which pools the windows of all its docs.
+
+spaCy's component contract: the constructor only stores and checks the config; the model loads in
+``initialize`` (``nlp.initialize()``) or ``from_disk`` (``spacy.load``), or on first use. ``to_disk`` saves a
+copy of the model directory (hard links where possible) and points the saved config at it.
 """
 # no `from __future__ import annotations`: spaCy validates factory signatures at run time
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Callable, Optional
 
+from spacy import util
 from spacy.language import Language
 from spacy.tokens import Doc
+from spacy.training import Example
 from spacy.util import filter_spans, minibatch
 
 from ..models.artifacts import ARTIFACTS_DIR
 from ..models.encoder_runtime import default_threads
 from ..models.ner.runtime import OnnxNerTagger
 from . import extensions  # noqa: F401  (registers the Span extensions)
+from .serialization import link_or_copy_tree, point_saved_config_at
 
 DEFAULT_NER_DIR = ARTIFACTS_DIR / "ner_minilm_int8"
+#: The folder of a saved component (``to_disk``) holding the model, also the name ``exclude`` takes.
+SAVED_MODEL = "model"
 _TAGGERS: dict[tuple[str, int], OnnxNerTagger] = {}
 _LOCK = threading.Lock()
 
@@ -36,16 +46,50 @@ class ClinNer:
                  window_batch_size: int):
         if window_batch_size < 1 or batch_size < 1:
             raise ValueError("clin_ner: batch_size and window_batch_size must be >= 1")
+        if threads < 0:
+            raise ValueError(f"clin_ner: threads must be >= 0, got {threads}")
+        self.nlp = nlp
         self.name = name
         self.model_dir = model_dir
+        self.threads = threads
         self.batch_size = batch_size
         self.window_batch_size = window_batch_size
-        self.tagger = load_tagger(model_dir or None, threads)
+        self._tagger: Optional[OnnxNerTagger] = None
+
+    def initialize(self, get_examples: Optional[Callable[[], Iterable[Example]]] = None, *,
+                   nlp: Optional[Language] = None) -> None:
+        """Load the model named by the config (``model_dir``; "" = the shipped one)."""
+        self._tagger = load_tagger(self.model_dir or None, self.threads)
+
+    @property
+    def tagger(self) -> OnnxNerTagger:
+        """The ONNX tagger, loaded on first use (``load_tagger`` makes that once per process and thread-safe)."""
+        if self._tagger is None:
+            self._tagger = load_tagger(self.model_dir or None, self.threads)
+        return self._tagger
 
     @property
     def model_id(self) -> str:
         """Goes into NOTE_NLP.nlp_system."""
         return f"ner={self.tagger.info.short_id}"
+
+    def to_disk(self, path: Path, *, exclude: Iterable[str] = tuple()) -> None:
+        """Save a copy of the model directory into ``path`` and point the pipeline's saved config at it."""
+        path = Path(path)
+        tagger = self.tagger
+        util.to_disk(path, {SAVED_MODEL: lambda p: link_or_copy_tree(tagger.info.directory, p)}, exclude)
+        if SAVED_MODEL not in exclude:
+            point_saved_config_at(path, self.name, {"model_dir": str((path / SAVED_MODEL).resolve())})
+
+    def from_disk(self, path: Path, *, exclude: Iterable[str] = tuple()) -> "ClinNer":
+        """Load the model ``to_disk`` saved in ``path`` (the config's ``model_dir`` when none was saved)."""
+        saved = (Path(path) / SAVED_MODEL).resolve()
+        if SAVED_MODEL not in exclude and saved.exists():
+            self.model_dir = str(saved)
+            if self.name in self.nlp.component_names:  # nlp.config names the model that was loaded
+                self.nlp.get_pipe_config(self.name)["model_dir"] = self.model_dir
+        self.initialize()
+        return self
 
     def _set_ents(self, docs: list[Doc]) -> None:
         predictions = self.tagger.predict([d.text for d in docs], batch_size=self.window_batch_size)
@@ -77,6 +121,7 @@ DEFAULT_WINDOW_BATCH = 16
 @Language.factory(
     "clin_ner",
     default_config={"model_dir": "", "threads": 0, "batch_size": 32, "window_batch_size": DEFAULT_WINDOW_BATCH},
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "span._.detector"],
 )
 def make_clin_ner(nlp: Language, name: str, model_dir: str, threads: int, batch_size: int,
                   window_batch_size: int) -> ClinNer:

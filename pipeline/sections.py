@@ -140,6 +140,7 @@ def header_tokens(doc: Doc) -> set[int]:
 @Language.factory(
     "clin_sections",
     default_config={"extra_rules": "", "require_start_line": True},
+    requires=["doc.ents"],
     assigns=["span._.section"],
 )
 def make_clin_sections(nlp: Language, name: str, extra_rules: str, require_start_line: bool) -> ClinSections:

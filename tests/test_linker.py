@@ -41,7 +41,7 @@ def test_candidates_are_sorted_and_scored(nlp):
 
 
 def test_threshold_above_every_score_makes_mentions_nil_but_keeps_candidates(default_index):
-    strict = build_pipeline(str(default_index), threshold=1.01, rerank=False)  # threshold = the retrieval-only NIL rule
+    strict = build_pipeline(str(default_index), threshold=1.01)  # without rerank, threshold is the NIL rule
     doc = strict("Patient with essential hypertension.")
     assert doc.ents
     for span in doc.ents:
@@ -77,10 +77,13 @@ def test_entry_point_and_disk_round_trip_in_a_fresh_process(default_index, tmp_p
         again = spacy.load({str(tmp_path / "pipe")!r})
         doc = again("Essential hypertension and gout.")
         print(again.pipe_names, again.get_pipe("clin_linker").k, [(e.text, e._.concept) for e in doc.ents])
+        print(again.get_pipe_config("clin_linker")["index_dir"])
         """
     )
     assert "['clin_linker'] 3" in stdout
     assert "('Essential hypertension', 'ICD10CM:I10')" in stdout
+    # the saved pipeline carries its own copy of the index, not a path into this machine's cache
+    assert stdout.splitlines()[-1] == str((tmp_path / "pipe" / "clin_linker" / "index").resolve())
 
 
 def test_runtime_import_does_not_load_torch():

@@ -37,6 +37,17 @@ def test_pipe_equals_single_calls_on_crlf_and_unicode(ner_nlp):
             assert text[start:end] == text[start:end].strip()
 
 
+def test_to_disk_carries_the_model_and_spacy_load_tags_the_same(ner_nlp, tmp_path):
+    ner_nlp.to_disk(tmp_path / "p")
+    saved = (tmp_path / "p" / "clin_ner" / "model").resolve()
+    assert (saved / "model.onnx").exists()
+    again = spacy.load(tmp_path / "p")
+    assert again.get_pipe_config("clin_ner")["model_dir"] == str(saved)
+    assert again.get_pipe("clin_ner").tagger.info.directory == saved
+    assert [(e.start_char, e.end_char, e.label_) for e in again(SENTENCE).ents] == \
+        [(e.start_char, e.end_char, e.label_) for e in ner_nlp(SENTENCE).ents]
+
+
 def test_shipped_pipeline_runs_ner_before_the_linker(nlp):
     assert nlp.pipe_names == ["sentencizer", "clin_abbreviations", "clin_ner", "clin_linker", "clin_sections",
                               "clin_context"]

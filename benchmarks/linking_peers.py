@@ -6,8 +6,11 @@ and scispaCy's TF-IDF char-3-gram candidate generator (scispacy.candidate_genera
 CandidateGenerator over a custom scispacy.linking_utils.KnowledgeBase built from the same dictionary).
 
 Corpora: NCBI-disease dev against CTD MEDIC names; BC5CDR dev against MEDIC + MeSH descriptor labels.
-Scoring: models/biencoder/evaluate.py (composite gold ids: a hit on any counts; MEDIC alt_ids count).
-The scispaCy candidate list is ranked by each concept's best alias similarity (as its linker does).
+Scoring: pipeline/evaluation (composite gold ids: a hit on any counts; MEDIC alt_ids count). The ONNX systems
+(base, ours int8) run through the shipped candidate generator (``evaluation.linking``, exact search); the peers that
+cannot (TF-IDF; the fp32 torch model, which is not an ONNX artifact) give ranked concept lists scored by the same
+``evaluation.metrics.score_orders``: TF-IDF by each concept's best alias similarity (as scispaCy's linker does),
+fp32 by exact cosine over every name (``models.biencoder.dictionary.DictionaryIndex``).
 
     .venv/bin/python benchmarks/linking_peers.py --fp32 .devdata/biencoder/run1/model_final [--json out.json]
 """
@@ -20,14 +23,17 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 
-from clin_linker.models.biencoder.evaluate import (  # noqa: E402
-    Dictionary, DictionaryIndex, add_mentions, evaluate_linking, format_row, load_names_tsv, read_pairs,
+from clin_linker.models.encoder_runtime import OnnxSentenceEncoder  # noqa: E402
+from clin_linker.models.biencoder.dictionary import (  # noqa: E402
+    Dictionary, DictionaryIndex, encode_normalised, load_names_tsv, read_pairs,
 )
+from clin_linker.pipeline.evaluation.linking import (  # noqa: E402
+    add_train_mentions, dictionary_linker, evaluate_linking, prepare_pairs,
+)
+from clin_linker.pipeline.evaluation.metrics import score_orders  # noqa: E402
 
 CORPORA = {
     "ncbi_disease": ["ctd_medic_names.tsv"],
@@ -68,42 +74,29 @@ class TfidfPeer:
         return out
 
 
-def score_tfidf(peer: TfidfPeer, pairs: list[dict], k: int = 25, expand_abbreviations: bool = False) -> dict:
-    """Same metric as evaluate_linking, from the peer's ranked concept lists.
+def score_ranked(d: Dictionary, pairs: list[dict], search, k: int = 25, expand_abbreviations: bool = False) -> dict:
+    """The evaluation's metric of a peer's ranked concept lists: ``search(mentions, k)`` -> concept positions.
 
-    ``expand_abbreviations``: query short forms by their same-document long form first, as ``evaluate_linking``
-    does for the neural systems (``doc_abbreviations``), so both sides of a protocol row see the same queries.
+    ``expand_abbreviations``: query short forms by their same-document long form first, as ``eval linking`` does
+    for the shipped systems, so both sides of a protocol row see the same queries.
     """
-    if expand_abbreviations:
-        from clin_linker.models.biencoder.doc_abbreviations import DocAbbreviationExpander
-
-        pairs = DocAbbreviationExpander().expand(pairs)
+    pairs = prepare_pairs(pairs, expand_abbreviations)
     mentions = sorted({p["mention"] for p in pairs})
     t0 = time.perf_counter()
-    ranked = dict(zip(mentions, peer.search(mentions, k)))
+    ranked = dict(zip(mentions, search(mentions, k)))
     elapsed = time.perf_counter() - t0
-
-    class _Index:  # adapt to evaluate_linking's index protocol
-        d = peer.d
-        embed_seconds = peer.build_s
-
-        @staticmethod
-        def search(qv, kk):
-            rows = [ranked[m] + [-1] * (kk - len(ranked[m])) for m in mentions]
-            return np.asarray(rows, dtype=np.int64)[:, :kk], None
-
-    class _NoEncoder:
-        @staticmethod
-        def encode(texts, batch_size=None):
-            return np.zeros((len(texts), 1), dtype=np.float32)
-
-    peer.d.ids.append(set())  # index -1 (padding) -> a concept with no ids
-    try:
-        r = evaluate_linking(pairs, None, _NoEncoder(), k=k, index=_Index(), return_details=True)
-    finally:
-        peer.d.ids.pop()
+    r = score_orders(pairs, d, lambda p: ranked[p["mention"]], k)
     r["ms_per_mention"] = 1000.0 * elapsed / len(mentions)
     return r
+
+
+def exact_search(index: DictionaryIndex, encoder):
+    """Ranked concept lists of a torch encoder by exact cosine over every name (the fp32 peer)."""
+    def search(mentions: list[str], k: int) -> list[list[int]]:
+        top, _ = index.search(encode_normalised(encoder, mentions), k)
+        return [list(row) for row in top]
+
+    return search
 
 
 def main(argv=None) -> int:
@@ -125,15 +118,14 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
 
-    from clin_linker.models.encoder_runtime import OnnxSentenceEncoder
-
     systems = a.systems.split(",")
     corpora = a.corpora.split(",")
-    encoders: dict[str, object] = {}
+    encoders: dict[str, OnnxSentenceEncoder] = {}
     if "base" in systems:
         encoders["base MiniLM int8"] = OnnxSentenceEncoder(a.base, threads=a.threads)
     if "ours-int8" in systems:
         encoders["ours int8"] = OnnxSentenceEncoder(a.ours, threads=a.threads)
+    fp32 = None
     if "ours-fp32" in systems and a.fp32:
         import torch
         from sentence_transformers import SentenceTransformer
@@ -143,39 +135,42 @@ def main(argv=None) -> int:
         torch.set_num_threads(a.threads)
         st = SentenceTransformer(str(a.fp32), device="cpu")
         st.max_seq_length = 64
-        encoders["ours fp32 (torch)"] = STEncoder(st)
+        fp32 = STEncoder(st)
 
     dictionaries = {c: load_names_tsv([a.data / "synonyms" / f for f in CORPORA[c]]) for c in corpora}
     results: dict = {}
     for name, enc in encoders.items():
-        cache: dict = {}
         for c in corpora:
             pairs = read_pairs(a.data / "linking" / c / f"{a.split}.jsonl")
-            index = DictionaryIndex(dictionaries[c], enc, cache=cache)
-            r = evaluate_linking(pairs, None, enc, k=25, index=index, return_details=True)
+            r = evaluate_linking(pairs, dictionary_linker(dictionaries[c], enc, exact=True), k=25, return_details=True)
             results.setdefault(c, {})[name] = r
             print(f"[{c}] {name}: acc@1 {r['acc@1']:.4f} ({r['ms_per_mention']:.2f} ms/mention)", flush=True)
             if a.with_train_mentions and name == "ours int8":
-                index2 = DictionaryIndex(add_mentions(dictionaries[c], a.data / "linking" / c / "train.jsonl"), enc,
-                                         cache=cache)
+                linker = dictionary_linker(add_train_mentions(dictionaries[c], a.data / "linking" / c / "train.jsonl"),
+                                           enc, exact=True)
                 for label, expand in (("+ train mentions in dict", False), ("+ train mentions + abbreviations", True)):
                     results[c][f"ours int8 {label}"] = evaluate_linking(
-                        pairs, None, enc, k=25, index=index2, return_details=True, expand_abbreviations=expand)
+                        pairs, linker, k=25, return_details=True, expand_abbreviations=expand)
+    if fp32 is not None:
+        for c in corpora:
+            pairs = read_pairs(a.data / "linking" / c / f"{a.split}.jsonl")
+            search = exact_search(DictionaryIndex(dictionaries[c], fp32), fp32)
+            results.setdefault(c, {})["ours fp32 (torch)"] = score_ranked(dictionaries[c], pairs, search)
     if "tfidf" in systems:
         for c in corpora:
             pairs = read_pairs(a.data / "linking" / c / f"{a.split}.jsonl")
             peer = TfidfPeer(dictionaries[c], a.tfidf_cache / c)
-            r = score_tfidf(peer, pairs)
+            r = score_ranked(peer.d, pairs, peer.search)
             r["build_s"] = peer.build_s
             results.setdefault(c, {})["scispaCy TF-IDF char3"] = r
             print(f"[{c}] tfidf: acc@1 {r['acc@1']:.4f}", flush=True)
     if "tfidf-train" in systems:
         for c in corpora:
             pairs = read_pairs(a.data / "linking" / c / f"{a.split}.jsonl")
-            d2 = add_mentions(dictionaries[c], a.data / "linking" / c / "train.jsonl")
+            d2 = add_train_mentions(dictionaries[c], a.data / "linking" / c / "train.jsonl")
             peer = TfidfPeer(d2, a.tfidf_cache / f"{c}+train")
             for label, expand in (("+ train mentions in dict", False), ("+ train mentions + abbreviations", True)):
-                r = score_tfidf(peer, pairs, expand_abbreviations=expand)
+                r = score_ranked(peer.d, pairs, peer.search, expand_abbreviations=expand)
                 r["build_s"] = peer.build_s
                 results.setdefault(c, {})[f"scispaCy TF-IDF char3 {label}"] = r
                 print(f"[{c}] tfidf {label}: acc@1 {r['acc@1']:.4f}", flush=True)

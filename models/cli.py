@@ -37,32 +37,6 @@ def _export_reranker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _calibrate_reranker(args: argparse.Namespace) -> int:
-    from .encoder_runtime import OnnxSentenceEncoder
-    from .reranker.evaluate import fit_on_simulation
-    from .reranker.runtime import OnnxCrossEncoder
-
-    corpora = []
-    for spec in args.corpus:
-        if len(spec) < 2:
-            raise ValueError(f"--corpus takes PAIRS.jsonl then one or more dictionaries, got {spec}")
-        for path in spec:
-            if not Path(path).exists():
-                raise FileNotFoundError(f"--corpus: {path} does not exist")
-        corpora.append((spec[0], spec[1:]))
-    reranker = OnnxCrossEncoder(Path(args.reranker), threads=args.threads)
-    encoder = OnnxSentenceEncoder(Path(args.encoder), threads=args.threads)
-    calibrator = fit_on_simulation(corpora, encoder, reranker, args.rerank_k, args.target_precision,
-                                   holdout=args.holdout, seed=args.seed, fold=None if args.doc_fold == "all" else
-                                   args.doc_fold, expand_abbreviations=not args.no_expand_abbreviations,
-                                   target=args.threshold_target)
-    calibrator.meta["encoder"] = encoder.info.short_id
-    path = calibrator.save(Path(args.out) if args.out else Path(args.reranker))
-    print(json.dumps(calibrator.to_json(), indent=2))
-    print(f"wrote {path}")
-    return 0
-
-
 def _train(args: argparse.Namespace) -> int:
     try:
         if args.train_command == "ner":
@@ -77,7 +51,8 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """``train ...`` and ``model ...``; returns the ``model`` sub-commands (evaluation adds ``calibrate-reranker``)."""
     train = commands.add_parser("train", help="train a network (needs the [train] extra)")
     train_sub = train.add_subparsers(dest="train_command", metavar="NETWORK", required=True)
     ner = train_sub.add_parser(
@@ -130,31 +105,4 @@ def register(commands: argparse._SubParsersAction) -> None:
     rr.add_argument("--description", default="", help="free text recorded in artifact.json")
     rr.add_argument("--threads", type=int, default=2, help="torch/onnxruntime threads (default 2)")
     rr.set_defaults(handler=_export_reranker)
-    cal = sub.add_parser(
-        "calibrate-reranker",
-        help="fit the reranker's NIL probability and threshold on dev pairs (unseen-concept simulation)",
-        description="Remove a seeded share of gold concepts from each corpus's dictionary, rerank its dev pairs, "
-        "and fit P(candidate is right) by logistic regression with non-negative weights on (cross-encoder logit, "
-        "logit margin, bi-encoder cosine); choose the NIL threshold reaching --target-precision with the most "
-        "recall (see --threshold-target). Writes calibration.json into the reranker directory (or --out). Only documents of --doc-fold "
-        "are used, so the other fold stays held out for `clin-linker eval linking --rerank ... --doc-fold B`.",
-    )
-    cal.add_argument("--reranker", required=True, help="cross-encoder artifact directory")
-    cal.add_argument("--encoder", required=True, help="bi-encoder artifact directory (retrieval)")
-    cal.add_argument("--corpus", nargs="+", action="append", required=True, metavar="PATH",
-                     help="PAIRS.jsonl followed by its dictionary file(s) / concept store(s); repeatable")
-    cal.add_argument("--rerank-k", type=int, default=5, help="candidates reranked per mention (default 5)")
-    cal.add_argument("--target-precision", type=float, default=0.9,
-                     help="abstention precision the threshold must reach on the calibration data (default 0.9)")
-    cal.add_argument("--threshold-target", choices=("abstention", "nil"), default="abstention",
-                     help="what a right abstention is when choosing the threshold: a mention linking would get wrong "
-                          "(truly NIL or wrong concept; default) or a truly-NIL mention only")
-    cal.add_argument("--holdout", type=float, default=0.2, help="share of gold concepts removed (default 0.2)")
-    cal.add_argument("--seed", type=int, default=13)
-    cal.add_argument("--doc-fold", choices=("A", "B", "all"), default="A",
-                     help="documents used (default A: fold B stays held out)")
-    cal.add_argument("--no-expand-abbreviations", action="store_true",
-                     help="do not expand short forms from same-document mentions (default: expand, as training)")
-    cal.add_argument("--threads", type=int, default=None)
-    cal.add_argument("--out", help="where to write calibration.json (default: into --reranker)")
-    cal.set_defaults(handler=_calibrate_reranker)
+    return sub

@@ -48,14 +48,9 @@ def build_index(
     vectors = encoder.encode(texts, progress="embedding names")
     embed_s = time.perf_counter() - started
 
-    index = hnswlib.Index(space="cosine", dim=encoder.dimension)
-    index.init_index(max_elements=max(len(texts), 1), ef_construction=params.ef_construction, M=params.M,
-                     random_seed=100)
-    if threads:
-        index.set_num_threads(threads)
     started = time.perf_counter()
     print(f"building hnsw index over {len(texts):,} names ...", flush=True)
-    index.add_items(vectors, np.arange(len(texts)))
+    index = _hnsw_index(vectors, params, threads)
     build_s = time.perf_counter() - started
 
     index.save_index(str(out_dir / "names.hnsw"))
@@ -77,6 +72,17 @@ def build_index(
     return manifest
 
 
+def _hnsw_index(vectors: np.ndarray, params: HnswParams, threads: int | None = None) -> hnswlib.Index:
+    """The hnsw graph over name vectors (label = row); one construction for built and in-memory indexes."""
+    index = hnswlib.Index(space="cosine", dim=vectors.shape[1])
+    index.init_index(max_elements=max(len(vectors), 1), ef_construction=params.ef_construction, M=params.M,
+                     random_seed=100)
+    if threads:
+        index.set_num_threads(threads)
+    index.add_items(vectors, np.arange(len(vectors)))
+    return index
+
+
 def read_manifest(index_dir: Path) -> dict:
     path = Path(index_dir) / "manifest.json"
     if not path.exists():
@@ -93,13 +99,14 @@ def store_dir_of(index_dir: Path) -> Path:
 def encoder_dir_of(index_dir: Path) -> Path:
     """The encoder an index was built with: queries must be embedded by the very same model.
 
-    The recorded directory is used when it still holds that encoder (same hash); otherwise the shipped
-    artifacts are searched by hash, so an index survives a re-install of the package.
+    The recorded directory (absolute, or relative to the index as in a saved spaCy pipeline's copy) is used
+    when it still holds that encoder (same hash); otherwise the shipped artifacts are searched by hash, so an
+    index survives a re-install of the package.
     """
     from ..models.artifacts import ARTIFACTS_DIR, read_artifact
 
     wanted = read_manifest(index_dir)["encoder"]
-    recorded = Path(wanted["dir"])
+    recorded = Path(index_dir) / wanted["dir"]
     candidates = [recorded] + sorted(p.parent for p in ARTIFACTS_DIR.glob("*/artifact.json"))
     for directory in candidates:
         if (directory / "artifact.json").exists() and read_artifact(directory).sha256 == wanted["sha256"]:
@@ -127,7 +134,11 @@ def index_is_current(index_dir: Path, store_dir: Path, encoder_dir: Path) -> boo
 
 
 class NameIndex:
-    """A loaded index: nearest names of a query vector, with their concept keys."""
+    """A loaded index: nearest names of a query vector, with their concept keys.
+
+    Loaded from an index directory (what the linker uses), or built in memory from name vectors
+    (:meth:`from_vectors`, what ``clin-linker eval linking --dictionary`` scores), optionally with exact search.
+    """
 
     def __init__(self, index_dir: Path):
         self.directory = Path(index_dir)
@@ -139,6 +150,41 @@ class NameIndex:
         labels = pq.read_table(self.directory / "labels.parquet")
         self.concept_keys: list[str] = labels.column("concept_key").to_pylist()
         self.names: list[str] = labels.column("name").to_pylist()
+        self.exact = False
+        self.prior: np.ndarray | None = None
+
+    @classmethod
+    def from_vectors(cls, concept_keys: list[str], names: list[str], vectors: np.ndarray,
+                     params: HnswParams = HnswParams(), exact: bool = False, prior: np.ndarray | None = None,
+                     threads: int | None = None) -> "NameIndex":
+        """An in-memory index over unit ``vectors`` (row i = ``names[i]`` of ``concept_keys[i]``).
+
+        ``exact``: brute-force cosine search (hnswlib's ``BFIndex``) instead of the hnsw graph: the retrieval the
+        graph approximates. ``prior``: a per-name bonus added to the cosine (the evaluation's train-usage
+        tie-break between same-named concepts); None for the plain cosine, as a built index has.
+        """
+        if not len(concept_keys) == len(names) == len(vectors):
+            raise ValueError(f"{len(concept_keys)} concept keys, {len(names)} names and {len(vectors)} vectors")
+        self = cls.__new__(cls)
+        self.directory = None
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        dim = int(vectors.shape[1]) if vectors.ndim == 2 else 0
+        self.manifest = {"counts": {"names": len(names), "concepts": len(set(concept_keys))},
+                         "hnsw": {"space": "cosine", "dim": dim, "M": params.M,
+                                  "ef_construction": params.ef_construction, "ef_search": params.ef_search},
+                         "search": "exact" if exact else "hnsw"}
+        if exact:
+            self.index = hnswlib.BFIndex(space="cosine", dim=dim)
+            self.index.init_index(max_elements=max(len(vectors), 1))
+            self.index.add_items(vectors, np.arange(len(vectors)))
+        else:
+            self.index = _hnsw_index(vectors, params, threads)
+            self.index.set_ef(params.ef_search)
+        self.exact = exact
+        self.concept_keys = list(concept_keys)
+        self.names = list(names)
+        self.prior = None if prior is None else np.asarray(prior, dtype=np.float32)
+        return self
 
     def __len__(self) -> int:
         return len(self.concept_keys)
@@ -146,6 +192,12 @@ class NameIndex:
     def query(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Return (labels, cosine similarities), each (n, k'), k' = min(k, size), best first."""
         k = min(k, len(self))
-        self.index.set_ef(max(self.manifest["hnsw"]["ef_search"], k))
+        if not self.exact:
+            self.index.set_ef(max(self.manifest["hnsw"]["ef_search"], k))
         labels, distances = self.index.knn_query(vectors, k=k)
-        return labels, 1.0 - distances
+        sims = 1.0 - distances
+        if self.prior is not None:
+            sims = sims + self.prior[labels]
+            order = np.argsort(-sims, axis=1, kind="stable")
+            labels, sims = np.take_along_axis(labels, order, axis=1), np.take_along_axis(sims, order, axis=1)
+        return labels, sims

@@ -20,6 +20,10 @@ from ..ontologies.index import NameIndex
 from .normalize import normalize
 
 EXACT_SCORE = 1.0
+#: Concepts every index search covers, whatever ``k`` the caller keeps: hnsw's search breadth grows with the number
+#: of neighbours asked for, so without a fixed breadth a near tie could be won by another concept at k=5 than at
+#: k=25, and ``clin-linker eval linking`` (k=25) would not score the top-1 the component writes (k=5).
+SEARCH_CONCEPTS = 25
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ class CandidateGenerator:
             return []
         unique = list(dict.fromkeys(mentions))
         vectors = self._vectors(unique)
-        labels, sims = self.index.query(vectors, k=k * self.names_per_concept)
+        labels, sims = self.index.query(vectors, k=max(k, SEARCH_CONCEPTS) * self.names_per_concept)
         by_text: dict[str, list[Candidate]] = {}
         for text, row_labels, row_sims in zip(unique, labels, sims):
             best: dict[str, float] = {}

@@ -16,7 +16,6 @@ rules, which carry years of VA practice) over ``doc.ents`` and add only what cli
 # no `from __future__ import annotations`: spaCy validates factory signatures at run time
 
 import json
-from collections.abc import Iterable
 from typing import Dict, Optional
 
 from medspacy.context import ConText, ConTextRule
@@ -113,6 +112,7 @@ class ClinContext:
     "clin_context",
     default_config={"default_rules": True, "extra_rules": "", "newline_terminates": True, "max_scope": 0,
                     "section_flags": None},
+    requires=["doc.ents"],
     assigns=[f"span._.{flag}" for flag in CONTEXT_FLAGS],
 )
 def make_clin_context(nlp: Language, name: str, default_rules: bool, extra_rules: str, newline_terminates: bool,
@@ -123,7 +123,7 @@ def make_clin_context(nlp: Language, name: str, default_rules: bool, extra_rules
 
 
 def context_pipeline() -> Language:
-    """The smallest pipeline ``score_context`` needs: tokenizer, sentencizer, sections, context (no models)."""
+    """The smallest pipeline ``evaluation.metrics.score_context`` needs: tokenizer, sentencizer, sections, context."""
     import spacy
 
     from . import sections  # noqa: F401  (registers clin_sections)
@@ -146,36 +146,3 @@ def assert_span(nlp: Language, text: str, start: int, end: int, label: str = "TA
         if nlp.get_pipe_meta(name).factory not in _MENTION_FACTORIES:
             doc = component(doc)
     return doc.ents[0]
-
-
-def predict_flags(nlp: Language, example: dict) -> dict:
-    span = assert_span(nlp, example["text"], example["start"], example["end"])
-    return {flag: bool(getattr(span._, attr)) for flag, attr in EVAL_FLAGS.items()}
-
-
-def score_context(examples: Iterable[dict], nlp: Optional[Language] = None) -> dict:
-    """``{FLAG: {"accuracy", "precision", "recall", "f1", "n"}}`` over examples ``{"text", "start", "end", FLAG...}``.
-
-    A flag absent from an example (or null) is not scored on it; flags no example has are left out.
-    ``nlp`` defaults to ``context_pipeline()``; a full pipeline works too (its mention detectors are skipped).
-    """
-    nlp = nlp or context_pipeline()
-    counts = {flag: {"tp": 0, "fp": 0, "fn": 0, "tn": 0} for flag in EVAL_FLAGS}
-    for example in examples:
-        predicted = predict_flags(nlp, example)
-        for flag in EVAL_FLAGS:
-            if example.get(flag) is None:
-                continue
-            gold, pred = bool(example[flag]), predicted[flag]
-            counts[flag][("t" if gold == pred else "f") + ("p" if pred else "n")] += 1
-    scores = {}
-    for flag, c in counts.items():
-        n = sum(c.values())
-        if not n:
-            continue
-        precision = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else 0.0
-        recall = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        scores[flag] = {"accuracy": (c["tp"] + c["tn"]) / n, "precision": precision, "recall": recall, "f1": f1,
-                        "n": n}
-    return scores

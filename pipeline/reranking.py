@@ -1,6 +1,6 @@
 """The linker's second phase: cross-encoder reranking of the retrieved candidates, then NIL abstention.
 
-Used by the ``clin_linker`` component when ``rerank`` is on. For each mention:
+Used by the ``clin_linker`` component when its config sets ``rerank = true`` (off by default). For each mention:
 
 1. *decisive* mentions (``skip_exact``: a vocabulary name is spelled like the mention, score 1.0) are linked as
    retrieved, without a cross-encoder call;
@@ -30,7 +30,7 @@ from .candidate_generator import Candidate
 
 log = logging.getLogger("clin_linker.reranking")
 
-#: The shipped reranker (int8 ONNX + calibration.json), used when ``reranker_dir`` is "".
+#: The shipped reranker (int8 ONNX + calibration.json), used when ``rerank`` is on and ``reranker_dir`` is "".
 DEFAULT_RERANKER_DIR = ARTIFACTS_DIR / "reranker_minilm_l4_int8"
 
 _SESSIONS: dict[tuple[str, int], OnnxCrossEncoder] = {}
@@ -56,15 +56,25 @@ class Linked:
     reranked: bool
 
 
-def resolve_reranker_dir(reranker_dir: str) -> Path | None:
-    """The configured reranker directory; "" = the shipped one, or None when this installation has none."""
+def resolve_reranker_dir(reranker_dir: str) -> Path:
+    """The cross-encoder ``rerank = true`` uses: ``reranker_dir``, or "" = the shipped one.
+
+    Missing is an error naming the fix, never a silent fall-back to retrieval only: that would change the NIL
+    rule (``nil_threshold`` -> ``threshold``) behind the user's back.
+    """
     if reranker_dir:
         path = Path(reranker_dir).expanduser()
         if not (path / "artifact.json").exists():
             raise FileNotFoundError(f"clin_linker: reranker_dir {path} has no artifact.json; export one with "
                                     "`clin-linker model export-reranker`, or set rerank false")
         return path
-    return DEFAULT_RERANKER_DIR if (DEFAULT_RERANKER_DIR / "artifact.json").exists() else None
+    if not (DEFAULT_RERANKER_DIR / "artifact.json").exists():
+        raise FileNotFoundError(
+            f"clin_linker: rerank is true but this installation ships no reranker ({DEFAULT_RERANKER_DIR} is "
+            "missing); set reranker_dir to one exported with `clin-linker model export-reranker` (and calibrated "
+            "with `clin-linker model calibrate-reranker`), or set rerank false"
+        )
+    return DEFAULT_RERANKER_DIR
 
 
 class MentionReranker:
@@ -101,6 +111,16 @@ class MentionReranker:
     def threshold(self) -> float:
         return self.calibrator.threshold
 
+    def head_logits(self, queries: Sequence[str], candidates: Sequence[Sequence[Candidate]]) -> list:
+        """Cross-encoder logits of each mention's top ``rerank_k`` candidates, in retrieval order.
+
+        Each candidate is read as (mention, the name that matched), the shape the reranker was trained on. The NIL
+        calibration (``pipeline.evaluation.nil``) fits on exactly these logits.
+        """
+        groups = [[(query, c.name or c.concept_key) for c in cands[: self.rerank_k]]
+                  for query, cands in zip(queries, candidates)]
+        return self.encoder.score_groups(groups, groups_per_call=self.mentions_per_call)
+
     def link(self, queries: Sequence[str], labels: Sequence[str], candidates: Sequence[Sequence[Candidate]],
              k: int) -> list[Linked]:
         """Outcome per mention; all uncached, non-decisive mentions of the call are scored together."""
@@ -120,9 +140,7 @@ class MentionReranker:
         if todo:
             keys = list(todo)
             heads = [list(candidates[todo[key][0]][: self.rerank_k]) for key in keys]
-            groups = [[(queries[todo[key][0]], c.name or c.concept_key) for c in head]
-                      for key, head in zip(keys, heads)]
-            logits = self.encoder.score_groups(groups, groups_per_call=self.mentions_per_call)
+            logits = self.head_logits([queries[todo[key][0]] for key in keys], heads)
             if len(self._cache) + len(keys) > self.cache_size:
                 self._cache.clear()
             for key, head, lg in zip(keys, heads, logits):

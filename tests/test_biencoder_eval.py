@@ -1,8 +1,9 @@
 """Linking evaluation (acc@k, MRR, ceiling, alt ids, composite gold ids) on a tiny hand-made set.
 
-Uses the real committed base encoder: every dev mention below is either a verbatim dictionary name (cosine
-1.0, rank 1 by construction), the prefix of exactly one other name, or absent from the dictionary, so the
-expected ranks are known by hand.
+Scored through the shipped candidate generator over an in-memory index (exact search and hnsw), with the real
+committed base encoder: every dev mention below is either a verbatim dictionary name (an exact-name hit, rank 1
+by construction), the prefix of exactly one other name, or absent from the dictionary, so the expected ranks are
+known by hand.
 """
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ import json
 import numpy as np
 import pytest
 
-from clin_linker.models.biencoder.evaluate import (
-    DictionaryIndex, add_mentions, evaluate_linking, load_dictionary, load_names_tsv, main,
-)
+from clin_linker.beam_jobs.cli import main
+from clin_linker.models.biencoder.dictionary import load_names_tsv
 from clin_linker.models.encoder_runtime import OnnxSentenceEncoder
 from clin_linker.ontologies.default_index import BASE_ENCODER_DIR
+from clin_linker.pipeline.evaluation import linking
+from clin_linker.pipeline.evaluation.linking import (
+    add_train_mentions, dictionary_linker, evaluate_linking, load_dictionary,
+)
 
 NAMES = """concept_id\tname\tname_type\talt_ids
 MESH:D001\tmyocardial infarction\tpreferred\tOMIM:100|DOID:5
@@ -44,6 +48,14 @@ def encoder():
     return OnnxSentenceEncoder(BASE_ENCODER_DIR, threads=1)
 
 
+def score(pairs, dictionary, encoder, exact=True, add=None, **kwargs):
+    """evaluate_linking over a fresh in-memory index of ``dictionary`` (+ train mentions ``add``)."""
+    d = load_dictionary(dictionary)
+    if add:
+        d = add_train_mentions(d, add)
+    return evaluate_linking(pairs, dictionary_linker(d, encoder, exact=exact), **kwargs)
+
+
 @pytest.fixture()
 def files(tmp_path):
     (tmp_path / "names.tsv").write_text(NAMES)
@@ -52,8 +64,9 @@ def files(tmp_path):
     return tmp_path
 
 
-def test_known_acc_and_mrr(files, encoder):
-    r = evaluate_linking(files / "dev.jsonl", [files / "names.tsv", files / "drugs.tsv"], encoder, k=25)
+@pytest.mark.parametrize("exact", [True, False], ids=["exact", "hnsw"])
+def test_known_acc_and_mrr(files, encoder, exact):
+    r = score(files / "dev.jsonl", [files / "names.tsv", files / "drugs.tsv"], encoder, exact=exact, k=25)
     assert set(r) == {"acc@1", "acc@5", "acc@25", "mrr", "n", "ceiling", "labels"}
     assert r["n"] == 6
     assert r["acc@1"] == pytest.approx(4 / 6)
@@ -79,7 +92,7 @@ def test_alt_ids_and_dictionary_loading(files):
 
 def test_without_alt_ids_the_omim_mention_is_unreachable(files, encoder):
     (files / "noalt.tsv").write_text("\n".join(l.rsplit("\t", 1)[0] for l in NAMES.splitlines()) + "\n")
-    r = evaluate_linking(files / "dev.jsonl", [files / "noalt.tsv", files / "drugs.tsv"], encoder)
+    r = score(files / "dev.jsonl", [files / "noalt.tsv", files / "drugs.tsv"], encoder)
     assert r["acc@1"] == pytest.approx(3 / 6)
     assert r["ceiling"] == pytest.approx(4 / 6)
 
@@ -88,29 +101,41 @@ def test_train_mentions_added_to_the_dictionary(files, encoder):
     (files / "train.jsonl").write_text(json.dumps({"mention": "gout", "concept_ids": ["MESH:D777"]}) + "\n"
                                        + json.dumps({"mention": "sugar disease", "concept_ids": ["MESH:D003"]}) + "\n")
     base = load_dictionary([files / "names.tsv", files / "drugs.tsv"])
-    d = add_mentions(base, files / "train.jsonl")
+    d = add_train_mentions(base, files / "train.jsonl")
     assert len(base) == 7 and len(d) == 8  # a copy; the unknown id became a concept
-    r = evaluate_linking(files / "dev.jsonl", [files / "names.tsv", files / "drugs.tsv"], encoder,
-                         add_train_mentions=[files / "train.jsonl"])
+    r = score(files / "dev.jsonl", [files / "names.tsv", files / "drugs.tsv"], encoder, add=[files / "train.jsonl"])
     assert r["ceiling"] == 1.0
     assert r["acc@1"] == pytest.approx(5 / 6)  # "gout" is now a verbatim name
 
 
-def test_prebuilt_index_with_shared_cache(files, encoder):
+def test_names_are_embedded_once_per_process_and_details_are_reported(files, encoder):
     d = load_dictionary([files / "names.tsv", files / "drugs.tsv"])
-    cache: dict = {}
-    idx = DictionaryIndex(d, encoder, cache=cache)
-    assert len(cache) == len(d.names)
-    assert np.allclose(np.linalg.norm(idx.vectors, axis=1), 1.0, atol=1e-4)
-    r = evaluate_linking(files / "dev.jsonl", None, encoder, index=idx, return_details=True)
+    first = dictionary_linker(d, encoder, exact=True)
+    cache = linking._NAME_VECTORS[encoder.info.sha256]
+    vectors = {n: cache[n] for n in d.names}
+    assert all(np.isclose(np.linalg.norm(v), 1.0, atol=1e-4) for v in vectors.values())
+    second = dictionary_linker(d, encoder, exact=True)  # the second index reuses the vectors
+    assert all(cache[n] is vectors[n] for n in d.names)
+    r = evaluate_linking(files / "dev.jsonl", second, return_details=True)
     assert r["acc@1"] == pytest.approx(4 / 6) and r["dictionary_concepts"] == 7 and r["ms_per_mention"] > 0
+    assert first.artifacts["encoder"] == encoder.info.short_id and "exact" in first.artifacts["index"]
 
 
 def test_cli_json(files, capsys):
-    main(["--pairs", str(files / "dev.jsonl"), "--dictionary", str(files / "names.tsv"), str(files / "drugs.tsv"),
-          "--encoder", str(BASE_ENCODER_DIR), "--json", "--threads", "1"])
+    main(["eval", "linking", "--pairs", str(files / "dev.jsonl"), "--dictionary", str(files / "names.tsv"),
+          str(files / "drugs.tsv"), "--encoder", str(BASE_ENCODER_DIR), "--json", "--threads", "1",
+          "--predictions", str(files / "pred.jsonl")])
     out = json.loads(capsys.readouterr().out)
     assert out["acc@1"] == pytest.approx(4 / 6) and out["labels"]["DRUG"]["acc@1"] == 1.0
+    assert out["artifacts"]["encoder"].startswith("all-MiniLM-L6-v2-int8@")
+    predicted = {r["mention"]: r for r in map(json.loads, (files / "pred.jsonl").read_text().splitlines())}
+    assert predicted["diabetes"]["candidates"][0][0] == "MESH:D002" and predicted["diabetes"]["exact"]
+    assert predicted["diabetes"]["candidates"][1][0] == "MESH:D003"
+
+
+def test_an_encoder_other_than_the_default_index_needs_a_dictionary(files, default_index, capsys):
+    rc = main(["eval", "linking", "--pairs", str(files / "dev.jsonl"), "--encoder", str(BASE_ENCODER_DIR)])
+    assert rc == 2 and "pass --dictionary" in capsys.readouterr().err
 
 
 def test_train_usage_breaks_ties_between_same_named_concepts(tmp_path, encoder):
@@ -120,10 +145,9 @@ def test_train_usage_breaks_ties_between_same_named_concepts(tmp_path, encoder):
     (tmp_path / "train.jsonl").write_text(
         "".join(json.dumps({"mention": "depression", "concept_ids": [c]}) + "\n"
                 for c in ["MESH:D866", "MESH:D866", "MESH:D863"]))
-    plain = evaluate_linking(tmp_path / "dev.jsonl", tmp_path / "names.tsv", encoder)
+    plain = score(tmp_path / "dev.jsonl", tmp_path / "names.tsv", encoder)
     assert plain["acc@1"] == 0.0 and plain["acc@5"] == 1.0
-    used = evaluate_linking(tmp_path / "dev.jsonl", tmp_path / "names.tsv", encoder,
-                            add_train_mentions=tmp_path / "train.jsonl")
+    used = score(tmp_path / "dev.jsonl", tmp_path / "names.tsv", encoder, add=tmp_path / "train.jsonl")
     assert used["acc@1"] == 1.0
 
 
@@ -145,6 +169,6 @@ def test_short_forms_expand_from_same_document_mentions(tmp_path, encoder):
     (tmp_path / "names.tsv").write_text("concept_id\tname\nMESH:D1\tventricular septal defect\n"
                                         "MESH:D2\tmyocardial infarction\nMESH:D3\tVentricular Septal Rupture\n")
     (tmp_path / "dev.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs[:2]))
-    r = evaluate_linking(tmp_path / "dev.jsonl", tmp_path / "names.tsv", encoder, expand_abbreviations=True,
-                         return_details=True)
+    r = score(tmp_path / "dev.jsonl", tmp_path / "names.tsv", encoder, expand_abbreviations=True,
+              return_details=True)
     assert r["acc@1"] == 1.0 and r["abbreviations_expanded"] == 1

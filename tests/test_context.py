@@ -14,9 +14,8 @@ from clin_linker.pipeline.context_component import (
     EVAL_FLAGS,
     assert_span,
     context_pipeline,
-    predict_flags,
-    score_context,
 )
+from clin_linker.pipeline.evaluation.metrics import predict_flags, score_context
 
 FIXTURE = Path(__file__).parent / "fixtures" / "context_sentences.jsonl"
 EXAMPLES = [json.loads(line) for line in FIXTURE.read_text().splitlines() if line.strip()]

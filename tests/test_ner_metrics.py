@@ -6,7 +6,7 @@ import json
 import pytest
 
 from clin_linker.models.ner.labels import LABELS
-from clin_linker.models.ner.metrics import evaluate_file, format_table, span_scores
+from clin_linker.pipeline.evaluation.metrics import evaluate_file, format_table, span_scores
 
 GOLD = [
     [(0, 5, "CONDITION"), (10, 15, "DRUG"), (20, 25, "CONDITION")],

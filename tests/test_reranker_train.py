@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from clin_linker.models.biencoder.evaluate import DictionaryIndex, load_names_tsv
+from clin_linker.models.biencoder.dictionary import DictionaryIndex, load_names_tsv
 from clin_linker.models.encoder_runtime import OnnxSentenceEncoder
 from clin_linker.models.reranker.data import (
     RerankExample, load_examples, mine_examples, mine_synonym_examples, save_examples,

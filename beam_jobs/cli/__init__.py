@@ -15,7 +15,7 @@ from collections.abc import Sequence
 def build_parser() -> argparse.ArgumentParser:
     from ...models import cli as models_cli
     from ...ontologies import cli as ontologies_cli
-    from ...pipeline import eval_cli
+    from ...pipeline.evaluation import cli as evaluation_cli
     from . import run as run_cli
 
     parser = argparse.ArgumentParser(
@@ -27,8 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run_cli.register(commands)
     ontologies_cli.register(commands)
-    models_cli.register(commands)
-    eval_cli.register(commands)
+    evaluation_cli.register(commands, model_commands=models_cli.register(commands))
     return parser
 
 

@@ -10,7 +10,7 @@ Phase 2 ("hard"): MNRL over (anchor, positive, negative_1 .. negative_n) tuples,
 Seeded; resumable: a checkpoint (model + optimizer + position) is written every ``--save-every`` steps and
 at phase ends under ``OUT/checkpoint``; ``--resume`` continues from it. Dev acc@1 is logged on a quick
 subsample (NCBI dev + BC5CDR dev CONDITION, against a reduced MEDIC dictionary: the gold concepts plus
-random distractor concepts) — a trend signal, not the reported score (use evaluate / benchmarks for that).
+random distractor concepts) — a trend signal, not the reported score (`clin-linker eval linking` gives that).
 
     python -m clin_linker.models.biencoder.train --out .devdata/biencoder --max-pairs 120000
 """
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .data import MEDIC_ID_PREFIXES, Pair, build_pairs, data_dir
-from .evaluate import Dictionary, DictionaryIndex, evaluate_linking, load_names_tsv, read_pairs
+from .dictionary import Dictionary, DictionaryIndex, encode_normalised, load_names_tsv, read_pairs
 
 log = logging.getLogger("biencoder.train")
 
@@ -99,9 +99,15 @@ class QuickDev:
                 self.dictionary.add_name(full.concepts[c], name, full.ids[c])
 
     def __call__(self, model) -> dict:
+        """acc@1 per subset: the share of pairs whose top concept carries a gold id (exact search)."""
         enc = STEncoder(model)
         index = DictionaryIndex(self.dictionary, enc)
-        return {k: round(evaluate_linking(ps, None, enc, k=25, index=index)["acc@1"], 4) for k, ps in self.sets.items()}
+        out = {}
+        for name, pairs in self.sets.items():
+            top, _ = index.search(encode_normalised(enc, [p["mention"] for p in pairs]), 1)
+            hits = [bool(self.dictionary.ids[row[0]] & set(p["concept_ids"])) for row, p in zip(top, pairs)]
+            out[name] = round(sum(hits) / max(len(hits), 1), 4)
+        return out
 
 
 def choose_mine_set(pairs: list[Pair], n: int, seed: int) -> list[Pair]:

@@ -2,8 +2,8 @@
 bi-encoder.
 
 A candidate is shown to the cross-encoder as the name the retrieval matched: the concept's name closest to the
-query under the bi-encoder (``DictionaryIndex.best_names``). The pipeline and the evaluation score candidates the
-same way, so training and use see the same inputs. Negatives are the best-ranked other concepts of the
+query under the bi-encoder (``DictionaryIndex.best_names``). The pipeline's candidate generator hands the
+reranker the same matched name, so training and use see the same inputs. Negatives are the best-ranked other concepts of the
 bi-encoder's top-k (no concept that carries a gold id), i.e. exactly the confusions reranking must fix.
 
 Queries: the single- and multi-id mentions of the NCBI-disease and BC5CDR TRAIN splits (dev/test never read),
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..biencoder.data import data_dir
-from ..biencoder.evaluate import Dictionary, DictionaryIndex, load_dictionary, read_pairs
+from ..biencoder.dictionary import Dictionary, DictionaryIndex, load_names_tsv, read_pairs
 
 log = logging.getLogger("reranker.data")
 
@@ -73,7 +73,7 @@ def mine_examples(encoder, index: DictionaryIndex, pairs: Sequence[dict], source
     for (query, gold), vec, row in zip(todo, qv, top):
         ranked_gold = [c for c in row if c in gold]
         pos_concept = ranked_gold[0] if ranked_gold else max(gold, key=lambda c: float(
-            np.max(index.vectors[slice(*index._span[c])] @ vec)))
+            np.max(index.concept_vectors(c) @ vec)))
         negs = [c for c in row if c not in gold][:negatives]
         names = index.best_names(vec, [pos_concept] + negs)
         # a negative spelled exactly like the positive teaches nothing a cross-encoder can learn
@@ -125,7 +125,7 @@ def build_examples(encoder, data: str | Path | None = None, corpora: Sequence[st
     stats: dict = {}
     expander = DocAbbreviationExpander()
     for corpus in corpora:
-        d = load_dictionary([root / "synonyms" / f for f in CORPUS_DICTIONARIES[corpus]])
+        d = load_names_tsv([root / "synonyms" / f for f in CORPUS_DICTIONARIES[corpus]])
         index = DictionaryIndex(d, encoder, cache=cache)
         pairs = expander.expand(read_pairs(root / "linking" / corpus / "train.jsonl"))
         ex = mine_examples(encoder, index, pairs, f"mention:{corpus}", k=k, negatives=negatives)
@@ -133,7 +133,7 @@ def build_examples(encoder, data: str | Path | None = None, corpora: Sequence[st
         examples += ex
         log.info("%s: %d examples from %d train pairs", corpus, len(ex), len(pairs))
     for tsv, n in SYNONYM_QUERIES.items():
-        d = load_dictionary([root / "synonyms" / tsv])
+        d = load_names_tsv([root / "synonyms" / tsv])
         ex = mine_synonym_examples(encoder, DictionaryIndex(d, encoder, cache=cache), n, f"synonyms:{tsv}",
                                    seed=seed, negatives=negatives)
         stats[tsv] = {"examples": len(ex)}

@@ -5,8 +5,8 @@ cross-encoder logit, the logit margin and the bi-encoder cosine; ties keep the c
 uncalibrated model (probability = sigmoid(logit)) this is exactly the cross-encoder's order. The mention is NIL
 when the best probability is below the calibrator's threshold.
 
-A mention is *decisive* when a dictionary name is spelled like it (after ``pipeline.normalize``): its concept
-is linked without reranking (the evaluation measures what this shortcut costs).
+Which mentions skip reranking (a decisive one: its top candidate an exact name) is the linker's rule
+(``pipeline.reranking.MentionReranker``), not this module's.
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...pipeline.normalize import normalize
 from .calibration import NilCalibrator, candidate_features
 
 
@@ -37,9 +36,3 @@ def rerank(logits: np.ndarray, cosines: np.ndarray, calibrator: NilCalibrator) -
     probabilities = calibrator.probability(candidate_features(logits, cosines))
     order = np.lexsort((np.arange(len(logits)), -logits, -probabilities))
     return Reranked(order, probabilities[order], logits[order])
-
-
-def is_decisive(query: str, name: str) -> bool:
-    """True when ``name`` (the top candidate's matched name) is spelled like the mention."""
-    key = normalize(query)
-    return bool(key) and key == normalize(name)

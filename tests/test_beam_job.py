@@ -167,6 +167,22 @@ def test_rerun_replaces_rows_instead_of_duplicating(job, default_index, notes):
     con.close()
 
 
+def test_a_note_rerun_into_no_mentions_loses_its_old_rows(job, default_index, tmp_path):
+    """Replacement is by the notes a run coded, not by the notes that still have mentions."""
+    _, out = job
+    con = duckdb.connect(str(out), read_only=True)
+    assert con.execute("select count(*) from note_nlp where note_id = 9001").fetchone()[0] > 0  # gout, colchicine
+    con.close()
+    edited = tmp_path / "edited.jsonl"
+    edited.write_text(json.dumps({"note_id": 9001, "person_id": 77, "note_text": "Seen today."}) + "\n")
+    again = run_job([edited], out, index_dir=str(default_index))
+    assert again.coded == 1 and again.notes_without_mentions == 1
+    assert again.rows_written["note_nlp"] == 0 and again.rows_written["note_nlp_replaced"] > 0
+    con = duckdb.connect(str(out), read_only=True)
+    assert con.execute("select count(*) from note_nlp where note_id = 9001").fetchone()[0] == 0
+    con.close()
+
+
 def test_multi_processing_direct_runner_loses_nothing(default_index, notes, tmp_path):
     """The same job with two worker processes (each loads the pipeline once); derived events come back too."""
     summary = run_job([sample_notes_path()], tmp_path / "mp.duckdb", index_dir=str(default_index), batch_size=8,

@@ -49,8 +49,8 @@ class DuckDBSink:
             con.execute("begin transaction")  # all rows of a run land, or none do
             inserted = {"note_nlp": 0, "concept": 0}
             concept_ids: set[int] = set()
+            inserted.update(_load_note_nlp(con, [str(p) for p in run.note_nlp], list(run.coded_notes)))
             if run.note_nlp:
-                inserted.update(_load_note_nlp(con, [str(p) for p in run.note_nlp]))
                 concept_ids.update(r[0] for r in con.execute(
                     "select distinct note_nlp_source_concept_id from read_parquet(?)",
                     [[str(p) for p in run.note_nlp]]).fetchall())
@@ -64,11 +64,23 @@ class DuckDBSink:
             con.close()
 
 
-def _load_note_nlp(con: duckdb.DuckDBPyConnection, files: list[str]) -> dict[str, int]:
-    # a re-run replaces what the same system wrote for the same notes: rows stay exactly one set per
-    # (note, system) even if a model's output changed in between
-    replaced = scalar(con, "delete from note_nlp where (note_id, nlp_system) in "
-                           "(select distinct note_id, nlp_system from read_parquet(?))", [files])
+def _load_note_nlp(con: duckdb.DuckDBPyConnection, files: list[str],
+                   coded_notes: list[tuple[int, str]]) -> dict[str, int]:
+    """Replace the NOTE_NLP rows of every coded note (by note and system) with the staged ones.
+
+    The rows to delete are those of every note the run coded, not only of the notes that still have mentions: a
+    note re-run into zero mentions must lose its old rows too.
+    """
+    coded = pa.table({"note_id": pa.array([n for n, _ in coded_notes], pa.int64()),
+                      "nlp_system": pa.array([s for _, s in coded_notes], pa.string())})
+    con.register("coded_notes", coded)
+    try:
+        replaced = scalar(con, "delete from note_nlp where (note_id, nlp_system) in "
+                               "(select note_id, nlp_system from coded_notes)")
+    finally:
+        con.unregister("coded_notes")
+    if not files:
+        return {"note_nlp": 0, "note_nlp_replaced": replaced}
     before = scalar(con, "select count(*) from note_nlp")
     columns = quoted(NOTE_NLP.names)  # the staged rows carry more columns; NOTE_NLP gets its own only
     scalar(con, f"insert into note_nlp ({columns}) select {columns} from read_parquet(?) on conflict do nothing",

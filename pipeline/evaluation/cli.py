@@ -1,4 +1,4 @@
-"""``clin-linker eval ner|context|linking`` and ``clin-linker model calibrate-reranker``: argparse and printing.
+"""``clin-linker eval ner|context|linking|coding`` and ``clin-linker model calibrate-reranker``: argparse, printing.
 
 Every command scores the shipped models when no path is given (the shipped NER model, the default index with its
 encoder; ``--rerank`` without a directory: the shipped reranker) and says which artifacts it used (id@sha
@@ -19,6 +19,11 @@ def _print_artifacts(artifacts: dict) -> None:
     print("artifacts: " + "; ".join(f"{k} {v}" for k, v in artifacts.items()), file=sys.stderr)
 
 
+def _pipeline_artifacts(nlp) -> dict:
+    """model_id of every pipeline component that has one (NER model, linker's encoder and store)."""
+    return {name: pipe.model_id for name, pipe in nlp.pipeline if hasattr(pipe, "model_id")}
+
+
 class PipelineDetector:
     """The spaCy pipeline's mentions (``doc.ents``) as a tagger, so every detector is scored the same way."""
 
@@ -36,7 +41,7 @@ class PipelineDetector:
     @property
     def artifacts(self) -> dict:
         """model_id of every component that has one (NER model, linker's encoder and store)."""
-        return {name: pipe.model_id for name, pipe in self.nlp.pipeline if hasattr(pipe, "model_id")}
+        return _pipeline_artifacts(self.nlp)
 
     def predict(self, texts: Sequence[str], batch_size: int = 16) -> list[list[tuple[int, int, str]]]:
         return [[(e.start_char, e.end_char, e.label_) for e in doc.ents]
@@ -194,6 +199,59 @@ def _eval_linking(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_coding(args: argparse.Namespace) -> int:
+    from ..build import build_pipeline
+    from ..document_codes import DEFAULT_EXCLUDED_FLAGS
+    from .coding import evaluate_coding, read_coded_documents
+
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+    docs = read_coded_documents(args.data, args.vocabulary, args.limit)
+    nlp = build_pipeline(ner_config={"threads": args.threads}, threads=args.threads)
+    artifacts = _pipeline_artifacts(nlp)
+    _print_artifacts(artifacts)
+    excluded = tuple(f for f in DEFAULT_EXCLUDED_FLAGS if not (args.include_negated and f == "is_negated"))
+    r = evaluate_coding(docs, nlp, args.vocabulary, excluded)
+    if args.json:
+        print(json.dumps({**r, "artifacts": artifacts}))
+        return 0
+    print(f"{args.vocabulary} document coding on {args.data} ({r['n_docs']} docs, {r['docs_per_s']:.2f} docs/s); "
+          f"mentions with {', '.join(excluded) or 'any flag'} make no code")
+    print(f"{'':<10} {'map':>6} {'prec':>6} {'recall':>6} {'f1':>6}")
+    for name, s in (("code", {"map": r["map"], **r["micro"]}), ("category3", r["cat3"])):
+        print(f"{name:<10} {s['map']:>6.3f} {s['precision']:>6.3f} {s['recall']:>6.3f} {s['f1']:>6.3f}")
+    return 0
+
+
+def _register_coding(sub: argparse._SubParsersAction) -> None:
+    ap = sub.add_parser(
+        "coding",
+        help="MAP and micro P/R/F1 of the zero-shot per-note code lists of the shipped pipeline",
+        description="Run the shipped pipeline (default index) over whole notes and rank each note's codes of "
+        "--vocabulary: every mention's best candidate of that vocabulary, a code scored by its best mention "
+        "(pipeline.document_codes). Negated, family and hypothetical mentions make no code (historical and "
+        "uncertain ones do). Input: JSONL, one document per line "
+        '{"doc_id", "text", "<vocabulary in lower case>": [gold codes]} (e.g. "icd10cm"). Scores: MAP (CodiEsp-D: '
+        "average precision over the whole ranked list divided by the number of gold codes; predictions outside the "
+        "vocabulary dropped first; documents without gold codes left out of MAP, their predictions still count), "
+        "micro precision/recall/F1 of the predicted set (the whole ranked list), the same at 3-character category "
+        "level, and documents/s. Codes are compared exactly after upper-casing and stripping, the dot kept as in "
+        "the store's keys (R31.9): a non-billable gold code (a category such as R05) matches only itself.",
+    )
+    ap.add_argument("--data", required=True, help="coding JSONL file (e.g. ../shared/data/coding/codiesp_en/dev.jsonl)")
+    ap.add_argument("--vocabulary", default="ICD10CM",
+                    help="vocabulary to code into, as the store spells it (default ICD10CM); the gold codes are read "
+                         "from its lower-case field")
+    ap.add_argument("--include-negated", action="store_true",
+                    help="negated mentions make codes too (family and hypothetical ones still do not)")
+    ap.add_argument("--limit", type=int, default=None, metavar="N", help="score only the first N documents")
+    ap.add_argument("--threads", type=int, default=0, help="onnxruntime threads (default: all cores)")
+    ap.add_argument("--json", action="store_true",
+                    help='print one JSON object {"map", "micro": {...}, "cat3": {...}, "n_docs", "docs_per_s", '
+                         '"artifacts"}')
+    ap.set_defaults(handler=_eval_coding)
+
+
 def _calibrate_reranker(args: argparse.Namespace) -> int:
     from ...models.encoder_runtime import OnnxSentenceEncoder
     from ...ontologies.default_index import DEFAULT_ENCODER_DIR
@@ -348,6 +406,7 @@ def register(commands: argparse._SubParsersAction, model_commands: argparse._Sub
                          help='print one JSON object {FLAG: {"accuracy", "precision", "recall", "f1", "n"}}')
     context.set_defaults(handler=_eval_context)
     _register_linking(sub)
+    _register_coding(sub)
     _register_calibrate(model_commands)
 
 

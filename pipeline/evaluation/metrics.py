@@ -7,10 +7,12 @@
   micro-averaged. They are defined in ``models.ner.metrics`` because NER training selects its checkpoint by them and
   its export writes them into the model card (models may not import pipeline); ``eval ner`` takes them from here.
 - Assertions (:func:`score_context`): accuracy/precision/recall/F1 per ConText flag on annotated spans.
+- Document coding (:func:`score_coding`): CodiEsp-D MAP and micro precision/recall/F1 of each note's ranked code
+  list, at code and at 3-character category level.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Optional
 
 from spacy.language import Language
@@ -95,3 +97,68 @@ def score_context(examples: Iterable[dict], nlp: Optional[Language] = None) -> d
         scores[flag] = {"accuracy": (c["tp"] + c["tn"]) / n, "precision": precision, "recall": recall, "f1": f1,
                         "n": n}
     return scores
+
+
+def normalize_code(code: str) -> str:
+    """How gold and predicted codes are compared: stripped and upper-cased, the dot kept where the vocabulary writes
+    it ("r31.9 " -> "R31.9", the spelling of the store's ICD10CM keys and of the shared CodiEsp files)."""
+    return code.strip().upper()
+
+
+def _ranked(codes: Iterable[str], valid: Collection[str] | None, cut: int | None = None) -> list[str]:
+    """Normalised codes, those outside ``valid`` dropped, cut to ``cut`` characters, de-duplicated at first rank."""
+    out: list[str] = []
+    for code in map(normalize_code, codes):
+        if valid is not None and code not in valid:
+            continue
+        code = code[:cut] if cut else code
+        if code not in out:
+            out.append(code)
+    return out
+
+
+def average_precision(ranked: Sequence[str], gold: Collection[str]) -> float:
+    """CodiEsp-D average precision: the sum of precision@k at every rank k holding a gold code (over the whole
+    list), divided by the number of gold codes; 0.0 for no gold codes (callers leave such documents out)."""
+    hits, total = 0, 0.0
+    for k, code in enumerate(ranked, start=1):
+        if code in gold:
+            hits += 1
+            total += hits / k
+    return total / len(gold) if gold else 0.0
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict:
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def _coding_level(docs: Sequence[tuple[Sequence[str], Sequence[str]]], valid: Collection[str] | None,
+                  cut: int | None) -> dict:
+    aps: list[float] = []
+    tp = fp = fn = 0
+    for gold_codes, predicted in docs:
+        gold = set(_ranked(gold_codes, None, cut))
+        ranked = _ranked(predicted, valid, cut)
+        if gold:
+            aps.append(average_precision(ranked, gold))
+        hit = len(gold.intersection(ranked))
+        tp, fp, fn = tp + hit, fp + len(ranked) - hit, fn + len(gold) - hit
+    return {"map": sum(aps) / len(aps) if aps else 0.0, **_prf(tp, fp, fn)}
+
+
+def score_coding(docs: Sequence[tuple[Sequence[str], Sequence[str]]], valid: Collection[str] | None = None) -> dict:
+    """``{"map", "micro": {"precision", "recall", "f1"}, "cat3": {"map", "precision", "recall", "f1"}, "n_docs"}``
+    of ``docs``: one ``(gold codes, predicted codes best first)`` pair per document.
+
+    Codes are compared after :func:`normalize_code`, exactly: a non-billable gold code (a category such as "R05")
+    matches only itself, never its children. Predicted codes outside ``valid`` (normalised codes of the vocabulary;
+    None keeps all) are dropped first, and a repeated code counts at its first rank only. The predicted set of the
+    micro scores is the whole ranked list. A document without gold codes has no average precision and is left out
+    of MAP, but its predictions count as false positives. ``cat3``: every code cut to its first 3 characters (the
+    ICD-10 category), de-duplicated at its first rank, then scored the same way.
+    """
+    micro = _coding_level(docs, valid, None)
+    return {"map": micro.pop("map"), "micro": micro, "cat3": _coding_level(docs, valid, 3), "n_docs": len(docs)}

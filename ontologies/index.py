@@ -189,11 +189,16 @@ class NameIndex:
     def __len__(self) -> int:
         return len(self.concept_keys)
 
-    def query(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return (labels, cosine similarities), each (n, k'), k' = min(k, size), best first."""
+    def query(self, vectors: np.ndarray, k: int, ef: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Return (labels, cosine similarities), each (n, k'), k' = min(k, size), best first.
+
+        ``ef``: the hnsw search breadth (at least the index's ``ef_search`` and ``k``). At a fixed breadth the top
+        ``k`` are the first ``k`` of any larger ``k``, so callers that keep different numbers of neighbours agree
+        on the best ones; exact search ignores it.
+        """
         k = min(k, len(self))
         if not self.exact:
-            self.index.set_ef(max(self.manifest["hnsw"]["ef_search"], k))
+            self.index.set_ef(max(self.manifest["hnsw"]["ef_search"], k, ef))
         labels, distances = self.index.knn_query(vectors, k=k)
         sims = 1.0 - distances
         if self.prior is not None:

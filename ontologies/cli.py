@@ -1,4 +1,4 @@
-"""``clin-linker vocab build`` and ``clin-linker index build``."""
+"""``clin-linker vocab build``, ``clin-linker vocab convert-index`` and ``clin-linker index build``."""
 from __future__ import annotations
 
 import argparse
@@ -15,6 +15,15 @@ def _vocab_build(args: argparse.Namespace) -> int:
     manifest = build_store(load_sources(args.source or list(DEFAULT_SOURCES)), Path(args.out))
     print(json.dumps(manifest["counts"], indent=2))
     print(f"concept store written to {args.out} (version {manifest['store_version']})")
+    return 0
+
+
+def _vocab_convert_index(args: argparse.Namespace) -> int:
+    from .icd10cm_index import convert_index
+
+    counts = convert_index(Path(args.tsv), Path(args.out), version=args.version)
+    print(json.dumps(counts, indent=2))
+    print(f"index written to {args.out}; use it with --source icd10cm-index={args.out}")
     return 0
 
 
@@ -41,13 +50,25 @@ def register(commands: argparse._SubParsersAction) -> None:
         "build",
         help="read vocabulary sources into one normalized concept store",
         description="Read vocabulary sources into one concept store (Parquet tables + manifest). "
-        f"Source kinds: {', '.join(SOURCES)}. A source is KIND (packaged data: icd10cm, hpo), "
+        f"Source kinds: {', '.join(SOURCES)}. A source is KIND (packaged data: icd10cm, icd10cm-index, hpo), "
         "KIND=PATH (athena=DIR, snomed-rf2=DIR, icf-claml=FILE.xml) or custom:VOCAB_ID=FILE.csv|.jsonl.",
     )
     build.add_argument("--source", action="append", metavar="SPEC",
                        help=f"a vocabulary source; repeat for several (default: {' '.join(DEFAULT_SOURCES)})")
     build.add_argument("--out", required=True, help="directory to write the store to")
     build.set_defaults(handler=_vocab_build)
+    convert = vocab_sub.add_parser(
+        "convert-index",
+        help="convert the ICD-10-CM Alphabetic Index (CDC, flattened to TSV) into the compact package file",
+        description="Convert the CDC ICD-10-CM Alphabetic Index, flattened to TSV (columns concept_id, name, "
+        "table, qualifier, level, main_term, nonessential_modifiers, see, see_also), into the Parquet file "
+        "that the source icd10cm-index reads. Keeps the main index and the Neoplasm Table "
+        "(docs/vocabularies.md).",
+    )
+    convert.add_argument("--tsv", required=True, help="the flattened CDC index TSV")
+    convert.add_argument("--out", required=True, help="the .parquet file to write")
+    convert.add_argument("--version", default="unknown", help="the index release, e.g. FY2025 (stored in the file)")
+    convert.set_defaults(handler=_vocab_convert_index)
 
     index = commands.add_parser("index", help="build the hnswlib retrieval index of a concept store")
     index_sub = index.add_subparsers(dest="index_command", metavar="ACTION", required=True)

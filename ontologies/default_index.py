@@ -1,8 +1,9 @@
-"""The embedded default: a concept store (ICD-10-CM + HPO from PyPI packages) and its index, built once
-per machine into the user cache (``CLIN_LINKER_HOME``) and rebuilt only when an input changes.
+"""The embedded default: a concept store (ICD-10-CM Tabular List + Alphabetic Index, HPO; from PyPI packages and
+our package data) and its index, built once per machine into the user cache (``CLIN_LINKER_HOME``) and rebuilt
+only when an input changes.
 
 Inputs that make up the fingerprint: the default sources, the versions of the packages that ship their
-data, the loader code, the store format and the encoder's hash. Building takes a few minutes, so concurrent callers
+data, the loader code and package data (``ontologies/data``), the store format and the encoder's hash. Building takes a few minutes, so concurrent callers
 (Beam worker processes) wait on a file lock instead of building twice.
 """
 from __future__ import annotations
@@ -38,9 +39,11 @@ def clin_linker_home() -> Path:
 
 
 def _loader_code_hash() -> str:
-    """Hash of this package's source: a changed loader must rebuild the store even without a release."""
+    """Hash of this package's source and data: a changed loader or converted vocabulary file must rebuild the store
+    even without a release."""
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    here = Path(__file__).parent
+    for path in sorted([*here.glob("*.py"), *(here / "data").glob("*")]):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 

@@ -28,7 +28,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from ..ontologies.index import store_dir_of
 from ..ontologies.store import ConceptStore
 from ..pipeline.clinical_events import check_type_concept
-from ..pipeline.resources import resolve_index_dir
+from ..pipeline.resources import check_targets, resolve_index_dir
 from ..pipeline.section_concepts import Override, resolve_section_concepts
 from ..schemas.tables import STAGED_EVENT, STAGED_NOTE_NLP
 from .model_handler import NoteResult, SpacyNoteModelHandler
@@ -211,6 +211,7 @@ def run_job(
     # resolve (and if needed build) the index once, here, so workers only load it
     index = resolve_index_dir(index_dir)
     store = ConceptStore(store_dir_of(index))
+    check_targets((linker_config or {}).get("targets", ()), store)  # here, not in a Beam worker
     sections = resolve_section_concepts(store, section_concepts)  # bad overrides fail before any work
     type_check = check_type_concept(store) if derive_clinical_tables else None
     run_at = dt.datetime.now().replace(microsecond=0)

@@ -5,6 +5,9 @@ concept's score is its best name's cosine), plus exact-name evidence: a concept 
 normalises to the mention text scores 1.0, so a verbatim vocabulary name is never out-ranked by a
 near neighbour.
 
+Asked for one ``vocabulary``, both the retrieval and the exact-name evidence keep to it (a verbatim HPO name is no
+evidence for an ICD-10-CM code); the memoised mention vectors serve every vocabulary.
+
 Each candidate carries the name that matched (its best name's text, or the mention itself for an exact hit):
 the cross-encoder reranker scores (mention, that name), as it was trained to.
 """
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..models.encoder_runtime import OnnxSentenceEncoder
-from ..ontologies.index import NameIndex
+from ..ontologies.index import NameIndex, vocabulary_of
 from .normalize import normalize
 
 EXACT_SCORE = 1.0
@@ -69,14 +72,17 @@ class CandidateGenerator:
                 self._memo[text] = vectors[i]
         return np.stack(vectors)
 
-    def __call__(self, mentions: Sequence[str], k: int) -> list[list[Candidate]]:
-        """Top-``k`` candidates for each mention text, best first (one index query for all mentions)."""
+    def __call__(self, mentions: Sequence[str], k: int, vocabulary: str | None = None) -> list[list[Candidate]]:
+        """Top-``k`` candidates for each mention text, best first (one index query for all mentions).
+
+        ``vocabulary``: only concepts of that vocabulary (an id the index holds, e.g. "ICD10CM"); None: all.
+        """
         if not mentions:
             return []
         unique = list(dict.fromkeys(mentions))
         vectors = self._vectors(unique)
         labels, sims = self.index.query(vectors, k=k * self.names_per_concept,
-                                        ef=SEARCH_CONCEPTS * self.names_per_concept)
+                                        ef=SEARCH_CONCEPTS * self.names_per_concept, vocabulary=vocabulary)
         by_text: dict[str, list[Candidate]] = {}
         for text, row_labels, row_sims in zip(unique, labels, sims):
             best: dict[str, float] = {}
@@ -86,7 +92,8 @@ class CandidateGenerator:
                 if sim > best.get(key, -1.0):
                     best[key] = float(sim)
                     best_name[key] = self.index.names[label]
-            exact = set(self.exact_lookup.get(normalize(text), ()))
+            exact = {c for c in self.exact_lookup.get(normalize(text), ())
+                     if vocabulary is None or vocabulary_of(c) == vocabulary}
             ranked = sorted(
                 best.keys() | exact,
                 key=lambda c: (c in exact, best.get(c, 0.0), c),

@@ -13,6 +13,9 @@ _SPAN_DEFAULTS: dict[str, object] = {
     "candidates": None,  # list[tuple[concept_key, score]], best first; None = not linked yet
     "concept": None,  # chosen concept_key, or None (NIL)
     "score": None,  # score of the chosen concept (or of the best candidate when NIL)
+    # best candidate per target vocabulary, {vocabulary_id: (concept_key, score)}, when the linker has targets
+    # (its first target's entry is span._.candidates[0], NIL or not); None = linked without targets
+    "codes": None,
     "section": None,  # section title the span is in
     "detector": None,  # which component found the mention ("dictionary", "ner")
     **{flag: False for flag in CONTEXT_FLAGS},

@@ -12,6 +12,11 @@ Exactly one NIL rule applies, chosen by ``rerank`` (off by default):
   concept (``pipeline.reranking``); below ``nil_threshold`` (< 0: the calibrated one) the mention is NIL, again
   keeping its candidates. ``threshold`` plays no part.
 
+``targets`` (default none) asks for codes of chosen vocabularies, e.g. ``["ICD10CM", "HPO"]``: each span gets
+``span._.codes``, the best candidate of every target vocabulary, and its ``span._.candidates`` (so its concept, score
+and NOTE_NLP row) are the first target's alone, under the same NIL rule. Without targets every vocabulary of the
+index competes for one winner, as before targets existed. A target the store lacks is an error at load time.
+
 spaCy's component contract: the constructor only stores and checks the config. The index (the default one is
 built on first use, minutes) and the models load in ``initialize`` (``nlp.initialize()``, which
 ``pipeline.build.build_pipeline`` calls) or ``from_disk`` (``spacy.load``); a pipeline called before either
@@ -23,7 +28,7 @@ and of the reranker, and points the saved config at them, so ``spacy.load`` link
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 from spacy import util
 from spacy.language import Language
@@ -34,7 +39,7 @@ from spacy.util import filter_spans, minibatch
 from . import extensions  # noqa: F401  (registers the Span/Doc extensions)
 from .abbreviations import linking_query
 from .reranking import MentionReranker, resolve_reranker_dir
-from .resources import LinkerResources, load_resources
+from .resources import LinkerResources, check_targets, load_resources
 from .serialization import check_saved_index, link_or_copy_tree, point_saved_config_at, save_index
 
 DETECTORS = ("dictionary", "none")
@@ -62,7 +67,9 @@ class ClinLinker:
         nil_threshold: float = -1.0,
         rerank_skip_exact: bool = True,
         rerank_mentions_per_call: int = 1,
+        targets: Iterable[str] = (),
     ):
+        targets = list(targets)
         if detector not in DETECTORS:
             raise ValueError(f"clin_linker: detector {detector!r} is not one of {DETECTORS}")
         if k < 1:
@@ -72,6 +79,9 @@ class ClinLinker:
         if not rerank and (reranker_dir or nil_threshold >= 0):
             raise ValueError("clin_linker: reranker_dir and nil_threshold apply only with rerank = true (without "
                              "reranking, threshold decides NIL); set rerank true, or leave them unset")
+        if any(not isinstance(t, str) or not t or "," in t for t in targets) or len(set(targets)) != len(targets):
+            raise ValueError(f"clin_linker: targets must be distinct vocabulary ids (a list, e.g. [\"ICD10CM\", "
+                             f"\"HPO\"]), got {targets}")
         self.nlp = nlp
         self.name = name
         self.index_dir = index_dir
@@ -86,6 +96,7 @@ class ClinLinker:
         self.nil_threshold = nil_threshold
         self.rerank_skip_exact = rerank_skip_exact
         self.rerank_mentions_per_call = rerank_mentions_per_call
+        self.targets = targets
         self._resources: Optional[LinkerResources] = None
         self._reranker: Optional[MentionReranker] = None
 
@@ -97,6 +108,7 @@ class ClinLinker:
 
     def _load(self, index_dir: str, reranker_dir: str) -> tuple[LinkerResources, Optional[MentionReranker]]:
         resources = load_resources(index_dir or None, self.threads)
+        check_targets(self.targets, resources.store)
         if not self.rerank:
             return resources, None
         return resources, MentionReranker(resolve_reranker_dir(reranker_dir), self.threads, self.rerank_k,
@@ -165,7 +177,8 @@ class ClinLinker:
     def model_id(self) -> str:
         """Goes into NOTE_NLP.nlp_system."""
         rr = f" rr={self.reranker.model_id}" if self.reranker is not None else ""
-        return f"enc={self.resources.encoder_id}{rr} store={self.resources.store.version}"
+        targets = f" targets={','.join(self.targets)}" if self.targets else ""
+        return f"enc={self.resources.encoder_id}{rr} store={self.resources.store.version}{targets}"
 
     def _detect(self, doc: Doc) -> None:
         if self.detector != "dictionary":
@@ -185,15 +198,30 @@ class ClinLinker:
         # abbreviations are embedded as their long form ("CHF" -> "congestive heart failure"); the span
         # itself, and so NOTE_NLP.lexical_variant, keeps the note's own text
         queries = [linking_query(s) for s in spans]
+        first = self.targets[0] if self.targets else None
+        self._choose(spans, queries, first)
+        if first is None:
+            return
+        # the other targets' best only: at the generator's fixed search breadth, top-1 at k=1 is top-1 at any k
+        best = {t: self.resources.candidates(queries, k=1, vocabulary=t) for t in self.targets[1:]}
+        for i, span in enumerate(spans):
+            codes = {first: span._.candidates[0]} if span._.candidates else {}
+            for target, results in best.items():
+                if results[i]:
+                    codes[target] = (results[i][0].concept_key, results[i][0].score)
+            span._.codes = codes
+
+    def _choose(self, spans: list[Span], queries: list[str], vocabulary: Optional[str]) -> None:
+        """Candidates of ``vocabulary`` (None: all), reranked when configured, and the concept the NIL rule keeps."""
         if self.reranker is not None:
-            results = self.resources.candidates(queries, k=max(self.k, self.reranker.rerank_k))
+            results = self.resources.candidates(queries, k=max(self.k, self.reranker.rerank_k), vocabulary=vocabulary)
             linked = self.reranker.link(queries, [s.label_ for s in spans], results, self.k)
             for span, outcome in zip(spans, linked):
                 span._.candidates = outcome.candidates
                 span._.score = outcome.score
                 span._.concept = outcome.concept
             return
-        results = self.resources.candidates(queries, k=self.k)
+        results = self.resources.candidates(queries, k=self.k, vocabulary=vocabulary)
         for span, candidates in zip(spans, results):
             span._.candidates = [(c.concept_key, c.score) for c in candidates]
             best = candidates[0] if candidates else None
@@ -228,14 +256,15 @@ class ClinLinker:
         "nil_threshold": -1.0,
         "rerank_skip_exact": True,
         "rerank_mentions_per_call": 1,
+        "targets": [],
     },
-    # doc.ents: the dictionary detector's mentions (detector "dictionary")
-    assigns=["doc.ents", "span._.candidates", "span._.concept", "span._.score", "span._.detector"],
+    # doc.ents: the dictionary detector's mentions (detector "dictionary"); span._.codes: only with targets
+    assigns=["doc.ents", "span._.candidates", "span._.concept", "span._.score", "span._.detector", "span._.codes"],
 )
 def make_clin_linker(
     nlp: Language, name: str, index_dir: str, k: int, threshold: float, detector: str, threads: int, batch_size: int,
     rerank: bool, reranker_dir: str, rerank_k: int, nil_threshold: float, rerank_skip_exact: bool,
-    rerank_mentions_per_call: int,
+    rerank_mentions_per_call: int, targets: List[str],
 ) -> ClinLinker:
     """``index_dir`` "" = the embedded default index (ICD-10-CM + HPO), built on first use.
 
@@ -244,7 +273,8 @@ def make_clin_linker(
     error). ``rerank_k``: candidates reranked per mention. ``nil_threshold``: NIL below this calibrated
     probability (< 0 = the threshold calibrated on dev, in the model's calibration.json).
     ``rerank_skip_exact``: link a verbatim vocabulary name without reranking. ``rerank_mentions_per_call``:
-    mentions per onnxruntime call (1 = results independent of batching).
+    mentions per onnxruntime call (1 = results independent of batching). ``targets``: vocabulary ids to code into
+    (``span._.codes``); the first one's candidates become the span's; [] = every vocabulary competes, one winner.
     """
     return ClinLinker(nlp, name, index_dir, k, threshold, detector, threads, batch_size, rerank, reranker_dir,
-                      rerank_k, nil_threshold, rerank_skip_exact, rerank_mentions_per_call)
+                      rerank_k, nil_threshold, rerank_skip_exact, rerank_mentions_per_call, targets)

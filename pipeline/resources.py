@@ -6,6 +6,7 @@ encoder session and the name lookups are read-only, so one copy serves all of th
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,16 @@ def resolve_index_dir(index_dir: str | Path | None) -> Path:
     from ..ontologies.default_index import ensure_default_index
 
     return ensure_default_index()
+
+
+def check_targets(targets: Sequence[str], store: ConceptStore) -> None:
+    """Refuse target vocabularies the store does not hold, naming those it does: before any note is linked."""
+    held = sorted({c.vocabulary_id for c in store.concepts()})
+    missing = [t for t in targets if t not in held]
+    if missing:
+        raise ValueError(f"clin_linker: target vocabulary {', '.join(missing)} is not in the concept store at "
+                         f"{store.directory}, which holds {', '.join(held)}; set targets to some of those, or "
+                         "link with an index whose store has it (`clin-linker vocab build`, `clin-linker index build`)")
 
 
 def load_resources(index_dir: str | Path | None, threads: int = 0) -> LinkerResources:

@@ -57,6 +57,9 @@ def _run(args: argparse.Namespace) -> int:
         linker["threshold"] = args.threshold
     if args.threads:
         linker["threads"] = args.threads
+    targets = list(dict.fromkeys(t.strip() for value in args.target or () for t in value.split(",") if t.strip()))
+    if targets:
+        linker["targets"] = targets
     summary = run_job(notes, Path(args.out), args.dead_letter, fmt=args.format, index_dir=args.index or "",
                       linker_config=linker, beam_args=beam_args,
                       batch_size=args.batch_size, derive_clinical_tables=args.derive_clinical_tables,
@@ -119,6 +122,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--nil-threshold", type=float, metavar="P",
                      help="NIL rule with --rerank: below this calibrated probability a mention is written with "
                      "concept 0 (default: the threshold in the reranker's calibration.json)")
+    run.add_argument("--target", action="append", metavar="VOCABULARY",
+                     help="code every mention into this vocabulary (e.g. ICD10CM): its best candidate of it becomes "
+                     "the NOTE_NLP concept; repeat or comma-separate for more (span._.codes keeps the best of each, "
+                     "the first decides the row); default: every vocabulary of the index competes")
     run.add_argument("--threads", type=int, default=0, help="onnxruntime threads per worker (default: all cores)")
     run.add_argument("--batch-size", type=int, default=32, help="notes per model call (default 32)")
     run.add_argument("--derive-clinical-tables", action="store_true",

@@ -135,13 +135,31 @@ def _prf(tp: int, fp: int, fn: int) -> dict:
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
+def _as_gold(ranked: Sequence[str], gold: set[str], categories: set[str]) -> list[str]:
+    """``ranked`` with each code under a gold category (``categories``: gold codes the vocabulary does not bill)
+    written as that category, the first such code only, then de-duplicated at first rank."""
+    out: list[str] = []
+    matched: set[str] = set()
+    for code in ranked:
+        if code not in gold:
+            parent = next((g for g in sorted(categories) if g not in matched and code.startswith(g)), None)
+            if parent is not None:
+                matched.add(parent)
+                code = parent
+        if code not in out:
+            out.append(code)
+    return out
+
+
 def _coding_level(docs: Sequence[tuple[Sequence[str], Sequence[str]]], valid: Collection[str] | None,
-                  cut: int | None) -> dict:
+                  cut: int | None, billable: Collection[str] | None) -> dict:
     aps: list[float] = []
     tp = fp = fn = 0
     for gold_codes, predicted in docs:
         gold = set(_ranked(gold_codes, None, cut))
         ranked = _ranked(predicted, valid, cut)
+        if billable is not None and cut is None:
+            ranked = _as_gold(ranked, gold, {g for g in gold if g not in billable})
         if gold:
             aps.append(average_precision(ranked, gold))
         hit = len(gold.intersection(ranked))
@@ -149,16 +167,22 @@ def _coding_level(docs: Sequence[tuple[Sequence[str], Sequence[str]]], valid: Co
     return {"map": sum(aps) / len(aps) if aps else 0.0, **_prf(tp, fp, fn)}
 
 
-def score_coding(docs: Sequence[tuple[Sequence[str], Sequence[str]]], valid: Collection[str] | None = None) -> dict:
+def score_coding(docs: Sequence[tuple[Sequence[str], Sequence[str]]], valid: Collection[str] | None = None,
+                 billable: Collection[str] | None = None) -> dict:
     """``{"map", "micro": {"precision", "recall", "f1"}, "cat3": {"map", "precision", "recall", "f1"}, "n_docs"}``
     of ``docs``: one ``(gold codes, predicted codes best first)`` pair per document.
 
-    Codes are compared after :func:`normalize_code`, exactly: a non-billable gold code (a category such as "R05")
-    matches only itself, never its children. Predicted codes outside ``valid`` (normalised codes of the vocabulary;
-    None keeps all) are dropped first, and a repeated code counts at its first rank only. The predicted set of the
-    micro scores is the whole ranked list. A document without gold codes has no average precision and is left out
-    of MAP, but its predictions count as false positives. ``cat3``: every code cut to its first 3 characters (the
-    ICD-10 category), de-duplicated at its first rank, then scored the same way.
+    Codes are compared after :func:`normalize_code`. Predicted codes outside ``valid`` (normalised codes of the
+    vocabulary; None keeps all) are dropped first, and a repeated code counts at its first rank only. A document
+    without gold codes has no average precision and is left out of MAP, but its predictions count as false
+    positives. ``cat3``: every code cut to its first 3 characters (the ICD-10 category), de-duplicated at its first
+    rank, then scored the same way.
+
+    A gold code that is not billable (``billable``: the vocabulary's billable codes; None = exact matching only)
+    is matched by itself or by the best-ranked predicted code under it, once. CodiEsp's coders used the FY2018
+    edition: R51 "headache" was billable then, and FY2026 splits it into R51.0/R51.9; a gold "W19.XXX" lacks the
+    7th character FY2026 requires. A coder today writes R51.9 for that note, and it counts.
     """
-    micro = _coding_level(docs, valid, None)
-    return {"map": micro.pop("map"), "micro": micro, "cat3": _coding_level(docs, valid, 3), "n_docs": len(docs)}
+    micro = _coding_level(docs, valid, None, billable)
+    return {"map": micro.pop("map"), "micro": micro, "cat3": _coding_level(docs, valid, 3, billable),
+            "n_docs": len(docs)}

@@ -51,8 +51,9 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction) -> argparse._SubParsersAction:
-    """``train ...`` and ``model ...``; returns the ``model`` sub-commands (evaluation adds ``calibrate-reranker``)."""
+def register(commands: argparse._SubParsersAction) -> tuple[argparse._SubParsersAction, argparse._SubParsersAction]:
+    """``train ...`` and ``model ...``; returns their sub-commands, for the packages that add their own there
+    (pipeline: ``train coder``, which needs the pipeline; ``model calibrate-reranker``)."""
     train = commands.add_parser("train", help="train a network (needs the [train] extra)")
     train_sub = train.add_subparsers(dest="train_command", metavar="NETWORK", required=True)
     ner = train_sub.add_parser(
@@ -105,4 +106,4 @@ def register(commands: argparse._SubParsersAction) -> argparse._SubParsersAction
     rr.add_argument("--description", default="", help="free text recorded in artifact.json")
     rr.add_argument("--threads", type=int, default=2, help="torch/onnxruntime threads (default 2)")
     rr.set_defaults(handler=_export_reranker)
-    return sub
+    return train_sub, sub

@@ -91,6 +91,13 @@ class Specificity:
     def is_billable(self, code: str) -> bool:
         return code in self._billable
 
+    def codes(self) -> frozenset[str]:
+        """Every code of the Tabular List (the valid predictions of a coding evaluation)."""
+        return frozenset(self._names)
+
+    def billable_codes(self) -> frozenset[str]:
+        return frozenset(self._billable)
+
     def name(self, code: str) -> str:
         return self._names[code]
 

@@ -7,6 +7,8 @@ Files (package data, read with :mod:`importlib.resources` so they work from an i
   run on every start. Deviations from the official DDL are listed at the top of each file.
 - ``duckdb/clin_linker_event_source.sql``, ``postgresql/...``: clin-linker's own table (not CDM) recording which
   note supports each derived clinical event, so re-runs replace derived rows (:func:`event_source_ddl`).
+- ``duckdb/clin_linker_note_code.sql``, ``postgresql/...``: clin-linker's per-note ranked code lists
+  (``clin-linker code --db``; :func:`note_code_ddl`).
 - ``tables.py`` (:mod:`clin_linker.schemas.tables`, imported on its own: it needs pyarrow): the pyarrow row schema
   of every table clin-linker writes or stages, the one column list the row builder, the job and the sinks use;
   tests/test_schemas.py checks it against both DDLs.
@@ -18,13 +20,14 @@ from __future__ import annotations
 import json
 from importlib import resources
 
-__all__ = ["DIALECTS", "SCHEMA_NAMES", "ddl", "event_source_ddl", "json_schema"]
+__all__ = ["DIALECTS", "SCHEMA_NAMES", "ddl", "event_source_ddl", "json_schema", "note_code_ddl"]
 
 DIALECTS: tuple[str, ...] = ("duckdb", "postgresql")
 SCHEMA_NAMES: tuple[str, ...] = ("note", "dead_letter")
 
 _DDL_FILE = "omop_cdm_v54.sql"
 _EVENT_SOURCE_FILE = "clin_linker_event_source.sql"
+_NOTE_CODE_FILE = "clin_linker_note_code.sql"
 
 
 def _dialect(dialect: str) -> str:
@@ -44,6 +47,12 @@ def ddl(dialect: str = "duckdb") -> str:
 def event_source_ddl(dialect: str = "duckdb") -> str:
     """DDL of clin-linker's derived-event bookkeeping table (kept apart: it is not an OMOP CDM table)."""
     return (resources.files(__name__).joinpath(_dialect(dialect)).joinpath(_EVENT_SOURCE_FILE)
+            .read_text(encoding="utf-8"))
+
+
+def note_code_ddl(dialect: str = "duckdb") -> str:
+    """DDL of clin-linker's per-note code list table (``clin-linker code --db``; not an OMOP CDM table)."""
+    return (resources.files(__name__).joinpath(_dialect(dialect)).joinpath(_NOTE_CODE_FILE)
             .read_text(encoding="utf-8"))
 
 

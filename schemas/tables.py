@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-__all__ = ["CONCEPT", "EVENT_SOURCE", "EVENT_TABLES", "EventTable", "NOTE_NLP", "STAGED_EVENT",
+__all__ = ["CONCEPT", "EVENT_SOURCE", "EVENT_TABLES", "EventTable", "NOTE_CODE", "NOTE_NLP", "STAGED_EVENT",
            "STAGED_NOTE_NLP", "duckdb_type"]
 
 NOTE_NLP = pa.schema([
@@ -56,6 +56,13 @@ STAGED_EVENT = pa.schema([
 #: clin-linker's bookkeeping table (not CDM): which note and system support each derived event.
 EVENT_SOURCE = pa.schema([
     ("event_table", pa.string()), ("event_id", pa.int64()), ("note_id", pa.int64()), ("nlp_system", pa.string()),
+])
+
+#: clin-linker's per-note ranked code lists (not CDM; ``clin-linker code --db``).
+NOTE_CODE = pa.schema([
+    ("note_id", pa.int64()), ("coder", pa.string()), ("code_rank", pa.int32()), ("vocabulary_id", pa.string()),
+    ("concept_code", pa.string()), ("concept_id", pa.int32()), ("score", pa.float64()), ("accepted", pa.bool_()),
+    ("modifiers", pa.string()), ("evidence", pa.string()),
 ])
 
 

@@ -394,18 +394,20 @@ def _subsequence(part: list, whole: list) -> bool:
 
 def _written_tables():
     """(table, pyarrow schema, whether we write every column of it) for each table clin-linker writes."""
-    from clin_linker.schemas.tables import CONCEPT, EVENT_SOURCE, EVENT_TABLES, NOTE_NLP
+    from clin_linker.schemas.tables import CONCEPT, EVENT_SOURCE, EVENT_TABLES, NOTE_CODE, NOTE_NLP
 
-    return ([("note_nlp", NOTE_NLP, True), ("concept", CONCEPT, True), ("clin_linker_event_source", EVENT_SOURCE, True)]
+    return ([("note_nlp", NOTE_NLP, True), ("concept", CONCEPT, True), ("clin_linker_event_source", EVENT_SOURCE, True),
+             ("clin_linker_note_code", NOTE_CODE, True)]
             + [(t.name, t.schema, False) for t in EVENT_TABLES])
 
 
 def test_row_schemas_match_the_duckdb_ddl():
-    from clin_linker.schemas import event_source_ddl
+    from clin_linker.schemas import event_source_ddl, note_code_ddl
     from clin_linker.schemas.tables import duckdb_type
 
     con = _duckdb_with_cdm()
     con.execute(event_source_ddl("duckdb"))
+    con.execute(note_code_ddl("duckdb"))
     for table, schema, complete in _written_tables():
         ddl_columns = [(name, dtype) for name, dtype, _ in _columns(con, table)]
         ours = [(field.name, duckdb_type(field.type)) for field in schema]
@@ -419,9 +421,9 @@ def test_row_schemas_match_the_duckdb_ddl():
 
 
 def test_row_schemas_match_the_postgresql_ddl():
-    from clin_linker.schemas import event_source_ddl
+    from clin_linker.schemas import event_source_ddl, note_code_ddl
 
-    pg = _parse_ddl(ddl("postgresql") + "\n" + event_source_ddl("postgresql"))
+    pg = _parse_ddl(ddl("postgresql") + "\n" + event_source_ddl("postgresql") + "\n" + note_code_ddl("postgresql"))
     for table, schema, complete in _written_tables():
         names = [name for name, _ in pg[table]]
         assert (schema.names == names) if complete else _subsequence(schema.names, names), table

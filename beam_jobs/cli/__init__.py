@@ -15,7 +15,9 @@ from collections.abc import Sequence
 def build_parser() -> argparse.ArgumentParser:
     from ...models import cli as models_cli
     from ...ontologies import cli as ontologies_cli
+    from ...pipeline.coder import cli as coder_cli
     from ...pipeline.evaluation import cli as evaluation_cli
+    from . import code as code_cli
     from . import run as run_cli
 
     parser = argparse.ArgumentParser(
@@ -26,8 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details (never note text)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run_cli.register(commands)
+    code_cli.register(commands)
     ontologies_cli.register(commands)
-    evaluation_cli.register(commands, model_commands=models_cli.register(commands))
+    train_commands, model_commands = models_cli.register(commands)
+    coder_cli.register(train_commands)
+    evaluation_cli.register(commands, model_commands=model_commands)
     return parser
 
 

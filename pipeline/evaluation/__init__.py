@@ -4,7 +4,7 @@
 - ``linking``: linking evaluation through the shipped linker (``NameIndex`` + ``CandidateGenerator`` +
   ``MentionReranker``), so the scores are those of what ships;
 - ``nil``: the unseen-concept simulation and the NIL calibration fitted on it;
-- ``coding``: document coding through the shipped pipeline and ``pipeline.document_codes``;
+- ``coding``: document coding through the shipped pipeline and ``pipeline.coder``;
 - ``cli``: the argparse of ``eval ner|context|linking|coding`` and ``model calibrate-reranker``.
 
 Evaluation may import the runtime and training building blocks; nothing under ``models`` imports it (training code

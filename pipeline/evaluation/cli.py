@@ -200,52 +200,62 @@ def _eval_linking(args: argparse.Namespace) -> int:
 
 
 def _eval_coding(args: argparse.Namespace) -> int:
-    from ..build import build_pipeline
-    from ..document_codes import DEFAULT_EXCLUDED_FLAGS
+    from ..build import linker_of
+    from ..coder import build_coding_pipeline, excluded_flags, load_coder
     from .coding import evaluate_coding, read_coded_documents
 
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
     docs = read_coded_documents(args.data, args.vocabulary, args.limit)
-    nlp = build_pipeline(ner_config={"threads": args.threads}, threads=args.threads)
-    artifacts = _pipeline_artifacts(nlp)
+    nlp = build_coding_pipeline(args.vocabulary, args.index or "", args.threads)
+    excluded = excluded_flags(args.include_negated)
+    coder = load_coder(linker_of(nlp).resources.store, args.vocabulary, args.coder, args.zero_shot, excluded)
+    artifacts = {**_pipeline_artifacts(nlp), "coder": coder.model_id}
     _print_artifacts(artifacts)
-    excluded = tuple(f for f in DEFAULT_EXCLUDED_FLAGS if not (args.include_negated and f == "is_negated"))
-    r = evaluate_coding(docs, nlp, args.vocabulary, excluded)
+    r = evaluate_coding(docs, nlp, coder, args.vocabulary)
     if args.json:
         print(json.dumps({**r, "artifacts": artifacts}))
         return 0
-    print(f"{args.vocabulary} document coding on {args.data} ({r['n_docs']} docs, {r['docs_per_s']:.2f} docs/s); "
-          f"mentions with {', '.join(excluded) or 'any flag'} make no code")
+    print(f"{args.vocabulary} document coding on {args.data} ({r['n_docs']} docs, {r['docs_per_s']:.2f} docs/s) by "
+          f"{coder.model_id}; mentions with {', '.join(excluded) or 'any flag'} make no code")
     print(f"{'':<10} {'map':>6} {'prec':>6} {'recall':>6} {'f1':>6}")
     for name, s in (("code", {"map": r["map"], **r["micro"]}), ("category3", r["cat3"])):
         print(f"{name:<10} {s['map']:>6.3f} {s['precision']:>6.3f} {s['recall']:>6.3f} {s['f1']:>6.3f}")
     return 0
 
 
+def add_coder_options(ap: argparse.ArgumentParser) -> None:
+    """The options every command that codes notes takes (``eval coding``, ``code``)."""
+    ap.add_argument("--vocabulary", default="ICD10CM",
+                    help="vocabulary to code into, as the store spells it (default ICD10CM)")
+    ap.add_argument("--coder", default=None, metavar="DIR",
+                    help="coder model from `clin-linker train coder` (default: the shipped ICD-10-CM one)")
+    ap.add_argument("--zero-shot", action="store_true",
+                    help="no coder model: rank codes by their mentions' retrieval scores alone")
+    ap.add_argument("--include-negated", action="store_true",
+                    help="negated mentions make codes too (family and hypothetical ones still do not)")
+    ap.add_argument("--index", default=None, help="index directory (default: the embedded default index)")
+    ap.add_argument("--threads", type=int, default=0, help="onnxruntime threads (default: all cores)")
+
+
 def _register_coding(sub: argparse._SubParsersAction) -> None:
     ap = sub.add_parser(
         "coding",
-        help="MAP and micro P/R/F1 of the zero-shot per-note code lists of the shipped pipeline",
-        description="Run the shipped pipeline (default index) over whole notes and rank each note's codes of "
-        "--vocabulary: every mention's best candidate of that vocabulary, a code scored by its best mention "
-        "(pipeline.document_codes). Negated, family and hypothetical mentions make no code (historical and "
-        "uncertain ones do). Input: JSONL, one document per line "
+        help="MAP and micro P/R/F1 of the per-note code lists `clin-linker code` writes",
+        description="Code whole notes as `clin-linker code` does (the shipped pipeline with the vocabulary as its "
+        "target, then the coder: the shipped model, --coder DIR, or --zero-shot) and score each note's ranked list. "
+        "Input: JSONL, one document per line "
         '{"doc_id", "text", "<vocabulary in lower case>": [gold codes]} (e.g. "icd10cm"). Scores: MAP (CodiEsp-D: '
         "average precision over the whole ranked list divided by the number of gold codes; predictions outside the "
         "vocabulary dropped first; documents without gold codes left out of MAP, their predictions still count), "
-        "micro precision/recall/F1 of the predicted set (the whole ranked list), the same at 3-character category "
-        "level, and documents/s. Codes are compared exactly after upper-casing and stripping, the dot kept as in "
-        "the store's keys (R31.9): a non-billable gold code (a category such as R05) matches only itself.",
+        "micro precision/recall/F1 of the accepted codes, the same at 3-character category level, and documents/s. "
+        "Codes are compared after upper-casing and stripping, the dot kept as in the store's keys (R31.9). A gold "
+        "code the vocabulary does not bill (a category such as R51, billable in the FY2018 edition CodiEsp was "
+        "coded with) is matched by itself or by the best-ranked predicted code under it (R51.9), once.",
     )
     ap.add_argument("--data", required=True, help="coding JSONL file (e.g. ../shared/data/coding/codiesp_en/dev.jsonl)")
-    ap.add_argument("--vocabulary", default="ICD10CM",
-                    help="vocabulary to code into, as the store spells it (default ICD10CM); the gold codes are read "
-                         "from its lower-case field")
-    ap.add_argument("--include-negated", action="store_true",
-                    help="negated mentions make codes too (family and hypothetical ones still do not)")
+    add_coder_options(ap)
     ap.add_argument("--limit", type=int, default=None, metavar="N", help="score only the first N documents")
-    ap.add_argument("--threads", type=int, default=0, help="onnxruntime threads (default: all cores)")
     ap.add_argument("--json", action="store_true",
                     help='print one JSON object {"map", "micro": {...}, "cat3": {...}, "n_docs", "docs_per_s", '
                          '"artifacts"}')

@@ -1,21 +1,22 @@
 """Document coding evaluation (``clin-linker eval coding``): the shipped pipeline codes whole notes, scored against
 document-level gold codes (CodiEsp-D style; the scores are ``metrics.score_coding``).
 
-The pipeline is the one the job runs (``build.build_pipeline``, run with ``nlp.pipe``), and each note's ranked list
-is ``document_codes.document_codes``, the ranking ``clin-linker code`` will emit. Predictions outside the vocabulary
-are the codes the linker's store does not hold for it; gold codes are compared after ``metrics.normalize_code``.
+The pipeline is the one ``clin-linker code`` runs (``coder.build_coding_pipeline``, run with ``nlp.pipe``), and each
+note's ranked list is the coder's (``coder.load_coder``), the list ``clin-linker code`` emits. MAP reads the whole
+ranked list; precision/recall/F1 read the accepted codes (the ones ``clin-linker code`` writes by default).
+Predictions outside the vocabulary are the codes the linker's store does not hold for it; gold codes are compared
+after ``metrics.normalize_code``, a non-billable gold code also matched by a predicted code under it.
 """
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
 from pathlib import Path
 
 from spacy.language import Language
 
 from ..build import linker_of
-from ..document_codes import DEFAULT_EXCLUDED_FLAGS, document_codes
+from ..coder import Coder
 from .metrics import normalize_code, score_coding
 
 
@@ -45,27 +46,30 @@ def read_coded_documents(path: str | Path, vocabulary: str, limit: int | None = 
     return docs
 
 
-def vocabulary_codes(nlp: Language, vocabulary: str) -> set[str]:
-    """The normalised codes the pipeline's store holds for ``vocabulary``: the valid predictions."""
-    codes = {normalize_code(c.concept_code) for c in linker_of(nlp).resources.store.concepts()
-             if c.vocabulary_id == vocabulary}
-    if not codes:
+def vocabulary_codes(nlp: Language, vocabulary: str) -> tuple[set[str], set[str]]:
+    """The normalised codes the pipeline's store holds for ``vocabulary`` (the valid predictions) and those of them
+    that are billable (Athena's concept class says "billing"; vocabularies without that notion: all)."""
+    concepts = [c for c in linker_of(nlp).resources.store.concepts() if c.vocabulary_id == vocabulary]
+    if not concepts:
         raise ValueError(f"the linker's store has no {vocabulary} concept: pass a --vocabulary it holds "
                          "(the default store: ICD10CM, HPO)")
-    return codes
+    codes = {normalize_code(c.concept_code) for c in concepts}
+    billable = {normalize_code(c.concept_code) for c in concepts if "nonbill" not in (c.concept_class_id or "")}
+    return codes, billable
 
 
-def evaluate_coding(docs: list[dict], nlp: Language, vocabulary: str = "ICD10CM",
-                    excluded_flags: Iterable[str] = DEFAULT_EXCLUDED_FLAGS) -> dict:
-    """``metrics.score_coding`` of the pipeline's ranked code lists on ``docs``, plus ``docs_per_s`` (pipeline and
-    ranking, model loading excluded)."""
-    valid = vocabulary_codes(nlp, vocabulary)
-    excluded = tuple(excluded_flags)
+def evaluate_coding(docs: list[dict], nlp: Language, coder: Coder, vocabulary: str = "ICD10CM") -> dict:
+    """``metrics.score_coding`` of ``coder``'s lists on ``docs``: MAP (and category MAP) over the whole ranked list,
+    precision/recall/F1 over the accepted codes, plus ``docs_per_s`` (pipeline and coder, model loading excluded)."""
+    valid, billable = vocabulary_codes(nlp, vocabulary)
     started = time.perf_counter()
-    predicted = [[c.code for c in document_codes(doc, vocabulary, excluded)]
-                 for doc in nlp.pipe(d["text"] for d in docs)]
+    ranked = [coder(doc) for doc in nlp.pipe(d["text"] for d in docs)]
     seconds = time.perf_counter() - started
     field = vocabulary.lower()
-    report = score_coding([(d[field], p) for d, p in zip(docs, predicted)], valid)
-    report["docs_per_s"] = len(docs) / seconds if seconds > 0 else 0.0
-    return report
+    gold = [d[field] for d in docs]
+    whole = score_coding([(g, [c.code for c in codes]) for g, codes in zip(gold, ranked)], valid, billable)
+    accepted = score_coding([(g, [c.code for c in codes if c.accepted]) for g, codes in zip(gold, ranked)], valid,
+                            billable)
+    return {"map": whole["map"], "micro": accepted["micro"],
+            "cat3": {"map": whole["cat3"]["map"], **{k: accepted["cat3"][k] for k in ("precision", "recall", "f1")}},
+            "n_docs": whole["n_docs"], "docs_per_s": len(docs) / seconds if seconds > 0 else 0.0}

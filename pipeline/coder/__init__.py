@@ -1,0 +1,68 @@
+"""Document coding: a note's ranked code list in one vocabulary, with the mentions behind each code.
+
+Two coders share the candidate codes (:mod:`.candidates`): the zero-shot one (:mod:`.zero_shot`, retrieval scores
+only) and the trained one (:mod:`.trained`, the site's model from ``clin-linker train coder``; the shipped default
+was trained on the CodiEsp train notes). :func:`load_coder` picks one; ``clin-linker code``, ``clin-linker eval
+coding`` and the run's NOTE_CODE table all call it, so what is scored is what is emitted.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Callable
+
+from spacy.tokens import Doc
+
+from ...models.artifacts import ARTIFACTS_DIR
+from ...ontologies.icd10cm_specificity import VOCABULARY_ID as ICD10CM
+from ...ontologies.icd10cm_specificity import Specificity
+from ...ontologies.store import ConceptStore
+from .candidates import CandidateCollector
+from .evidence import DocumentCode, Evidence
+from .trained import TrainedCoder
+from .zero_shot import DEFAULT_EXCLUDED_FLAGS, ZeroShotCoder
+
+#: The shipped coder model: ICD-10-CM, trained on the CodiEsp train notes (models/coder_codiesp/MODEL_CARD.md).
+DEFAULT_CODER_DIR = ARTIFACTS_DIR / "coder_codiesp"
+#: Candidates read per mention: the linker must keep at least this many (``clin_linker`` ``k``).
+CANDIDATES_PER_MENTION = 10
+
+Coder = Callable[[Doc], list[DocumentCode]]
+
+__all__ = ["CANDIDATES_PER_MENTION", "DEFAULT_CODER_DIR", "DEFAULT_EXCLUDED_FLAGS", "Coder", "DocumentCode",
+           "Evidence", "build_coding_pipeline", "excluded_flags", "load_coder"]
+
+
+def load_coder(store: ConceptStore, vocabulary: str = ICD10CM, coder_dir: str | Path | None = None,
+               zero_shot: bool = False, excluded_flags: Iterable[str] = DEFAULT_EXCLUDED_FLAGS,
+               threads: int = 1) -> Coder:
+    """The coder of ``vocabulary`` over the linker's ``store``.
+
+    ``zero_shot``: no trained model. Otherwise ``coder_dir`` (None: the shipped one, which exists for ICD10CM only).
+    """
+    specificity = Specificity(store.concepts()) if vocabulary == ICD10CM else None
+    collector = CandidateCollector(vocabulary, specificity, CANDIDATES_PER_MENTION)
+    if zero_shot:
+        if coder_dir:
+            raise ValueError("--zero-shot uses no coder model: drop --coder, or drop --zero-shot to use it")
+        return ZeroShotCoder(collector, excluded_flags)
+    if coder_dir is None:
+        if vocabulary != ICD10CM:
+            raise ValueError(f"there is no shipped coder model for {vocabulary}: train one with `clin-linker train "
+                             "coder` and pass --coder DIR, or pass --zero-shot")
+        coder_dir = DEFAULT_CODER_DIR
+    return TrainedCoder(collector, Path(coder_dir), excluded_flags, threads)
+
+
+def excluded_flags(include_negated: bool = False) -> tuple[str, ...]:
+    """The assertion flags whose mentions make no code: the default, less ``is_negated`` with ``include_negated``."""
+    return tuple(f for f in DEFAULT_EXCLUDED_FLAGS if not (include_negated and f == "is_negated"))
+
+
+def build_coding_pipeline(vocabulary: str = ICD10CM, index_dir: str = "", threads: int = 0):
+    """The shipped pipeline set up for coding: ``vocabulary`` as the linker's target (every mention's candidates
+    are of it) and :data:`CANDIDATES_PER_MENTION` of them kept."""
+    from ..build import build_pipeline
+
+    return build_pipeline(index_dir, ner_config={"threads": threads}, threads=threads, targets=[vocabulary],
+                          k=CANDIDATES_PER_MENTION)

@@ -16,7 +16,9 @@ class Evidence:
     rank: int  # 0 = the mention's best candidate of the vocabulary; -1 when the lexicon proposed the code
     score: float  # the candidate's retrieval score (1.0 = a verbatim vocabulary name), or the lexicon's share
     flags: tuple[str, ...]
-    source: str = "retrieval"  # "retrieval" (the linker's candidates) or "lexicon" (the site's coding habits)
+    #: "retrieval" (the linker's candidates), "lexicon" (the site's habit for the mention's text or retrieved code)
+    #: or "words" (the site's habit for a word of the note; then ``label`` is "")
+    source: str = "retrieval"
 
 
 @dataclass(frozen=True)

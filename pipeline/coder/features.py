@@ -4,8 +4,9 @@ Candidates are the retrieval candidates of the note's mentions (:class:`Candidat
 site's lexicon associates with its mentions' texts or retrieved codes (:mod:`.lexicon`, share >= 0.1) or with its
 words (share >= 0.2). Each mention feature is computed twice where assertion matters: over the asserted evidence
 and, prefixed ``neg_``, over the excluded one (negated, family, hypothetical mentions), so the model learns what a
-negated mention is worth here instead of a fixed rule. A word's evidence takes the flags of the mention it lies in
-(none outside mentions).
+negated mention is worth here instead of a fixed rule. A word's evidence takes the flags of the mention it overlaps
+("denies cough": the pair overlaps the negated "cough"; none outside mentions). The flags only decide whether the
+evidence may make a code (``trained.py``); the word features do not read them.
 """
 from __future__ import annotations
 
@@ -39,6 +40,15 @@ FEATURE_NAMES: tuple[str, ...] = (
 def mention_key(span) -> str:
     """The lexicon's ``mention`` key of a span: its normalised linking text (abbreviations expanded)."""
     return normalize(linking_query(span))
+
+
+def is_proposing(evidence: Evidence) -> bool:
+    """Whether ``evidence`` is strong enough to make a code on its own: a retrieval candidate, or a lexicon share at
+    the proposing floor (a word's co-occurrence with a code at 0.05 is context for the model, not a reason)."""
+    if evidence.source == "retrieval":
+        return True
+    floor = MIN_PROPOSING_NGRAM_SHARE if evidence.source == "words" else MIN_PROPOSING_SHARE
+    return evidence.score >= floor
 
 
 def note_ngrams(text: str) -> dict[str, tuple[int, int]]:
@@ -132,8 +142,8 @@ def candidate_features(doc: Doc, collector: CandidateCollector, lexicon: CodingL
         associated = list(lexicon.association("ngram", ngram))
         if not associated:
             continue
-        inside = next((s for s in spans if s.start_char <= start and end <= s.end_char), None)
-        flags = span_flags(inside) if inside is not None else ()
+        overlapping = next((s for s in spans if s.start_char < end and start < s.end_char), None)
+        flags = span_flags(overlapping) if overlapping is not None else ()
         for gold_key, share, _ in associated:
             written_code = collector.completed(gold_key)
             if written_code is None:
@@ -144,7 +154,7 @@ def candidate_features(doc: Doc, collector: CandidateCollector, lexicon: CodingL
                     continue
                 candidates[code] = CandidateCode(code, modifiers)
             candidates[code].evidence.append(Evidence(start, end, doc.text[start:end], "", -1, share, flags,
-                                                      "lexicon"))
+                                                      "words"))
             f = values[code]
             f["ngram_max"] = max(f["ngram_max"], share)
             f["ngram_sum"] += share

@@ -4,9 +4,12 @@ The model reads :mod:`.features` (retrieval evidence, the site's lexicon, code p
 directory holds the ONNX scorer (``models.coder.scorer``) and the lexicon (``lexicon.json.gz``). A code is
 accepted at the threshold chosen on the dev notes at training time (artifact.json).
 
-Assertion flags play two parts. The features always split evidence as the model was trained (the artifact's
-``feature_flags``). The user's ``excluded_flags`` decide which evidence may *make* a code: a code whose every
-mention is excluded (only negated mentions of it, by default) leaves the list, as in the zero-shot coder.
+Assertion flags: evidence with one of the user's ``excluded_flags`` (negated, family, hypothetical by default) is
+removed before scoring. Its features (the ``neg_`` columns, where training put that evidence) are zeroed, so the
+model scores each code as if the excluded mentions were not there; all other evidence counts as asserted. A code
+with no asserted evidence leaves the list, as in the zero-shot coder. Only
+evidence that could propose the code on its own counts there (``features.is_proposing``): "denies cough" with a weak
+word association of "fever" to R05.9 does not make R05.9.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from spacy.tokens import Doc
 from ...models.coder.scorer import CoderScorer
 from .candidates import CandidateCollector
 from .evidence import DocumentCode
-from .features import FEATURE_NAMES, candidate_features
+from .features import FEATURE_NAMES, candidate_features, is_proposing
 from .lexicon import CodingLexicon
 from .zero_shot import DEFAULT_EXCLUDED_FLAGS, check_flags
 
@@ -44,8 +47,8 @@ class TrainedCoder:
                                     "`clin-linker train coder`")
         self.lexicon = CodingLexicon.load(lexicon)
         self.collector = collector
-        self.feature_flags = tuple(self.scorer.info.meta["feature_flags"])
         self.excluded_flags = check_flags(excluded_flags)
+        self._excluded_columns = [i for i, name in enumerate(FEATURE_NAMES) if name.startswith("neg_")]
 
     @property
     def model_id(self) -> str:
@@ -56,13 +59,15 @@ class TrainedCoder:
         return self.scorer.threshold
 
     def __call__(self, doc: Doc) -> list[DocumentCode]:
-        rows = candidate_features(doc, self.collector, self.lexicon, self.feature_flags)
-        probabilities = self.scorer(np.array([features for _, features in rows], dtype=np.float32))
+        rows = candidate_features(doc, self.collector, self.lexicon, self.excluded_flags)
+        features = np.array([values for _, values in rows], dtype=np.float32).reshape(-1, len(FEATURE_NAMES))
+        features[:, self._excluded_columns] = 0.0
+        probabilities = self.scorer(features)
         excluded = set(self.excluded_flags)
         codes = []
         for (candidate, _), probability in zip(rows, probabilities):
-            evidence = tuple(sorted((e for e in candidate.evidence if not set(e.flags) & excluded),
-                                    key=lambda e: (e.start, e.end, e.source, e.rank)))
+            evidence = tuple(sorted({e for e in candidate.evidence if is_proposing(e) and not set(e.flags) & excluded},
+                                    key=lambda e: (e.start, e.end, e.source, e.rank, -e.score)))
             if not evidence:
                 continue
             score = float(probability)

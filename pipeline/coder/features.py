@@ -91,7 +91,8 @@ def candidate_features(doc: Doc, collector: CandidateCollector, lexicon: CodingL
     """Every candidate code of ``doc`` with its feature vector (in :data:`FEATURE_NAMES` order), by concept key."""
     candidates = collector(doc)
     values: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    length = max(len(doc.text), 1)
+    text = doc.text  # spaCy rebuilds Doc.text from its tokens on every access
+    length = max(len(text), 1)
 
     def tag(flags: tuple[str, ...]) -> str:
         return "neg_" if set(flags) & set(excluded_flags) else ""
@@ -138,7 +139,7 @@ def candidate_features(doc: Doc, collector: CandidateCollector, lexicon: CodingL
                     f["first_position"] = span.start_char / length
 
     spans = list(doc.ents)
-    for ngram, (start, end) in note_ngrams(doc.text).items():
+    for ngram, (start, end) in note_ngrams(text).items():
         associated = list(lexicon.association("ngram", ngram))
         if not associated:
             continue
@@ -153,7 +154,7 @@ def candidate_features(doc: Doc, collector: CandidateCollector, lexicon: CodingL
                 if share < MIN_PROPOSING_NGRAM_SHARE:
                     continue
                 candidates[code] = CandidateCode(code, modifiers)
-            candidates[code].evidence.append(Evidence(start, end, doc.text[start:end], "", -1, share, flags,
+            candidates[code].evidence.append(Evidence(start, end, text[start:end], "", -1, share, flags,
                                                       "words"))
             f = values[code]
             f["ngram_max"] = max(f["ngram_max"], share)

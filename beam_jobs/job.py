@@ -5,7 +5,8 @@ linking is whatever :class:`~.model_handler.SpacyNoteModelHandler` loads (the sh
 Workers write Parquet/JSONL shards to a staging directory (columns: schemas.tables); once the pipeline has
 finished, the main process hands them to a :class:`~.sinks.Sink` (DuckDB) and checks that read = coded +
 dead-lettered. With ``derive_clinical_tables`` the workers also stage derived clinical events and the sink loads
-them too.
+them too; with ``coding`` (``--code``) each note's ranked code list (table clin_linker_note_code), from which the
+coded vocabulary's derived events then come.
 """
 from __future__ import annotations
 
@@ -28,12 +29,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from ..ontologies.index import store_dir_of
 from ..ontologies.store import ConceptStore
 from ..pipeline.clinical_events import check_type_concept
+from ..pipeline.coder import CANDIDATES_PER_MENTION
 from ..pipeline.resources import check_targets, resolve_index_dir
 from ..pipeline.section_concepts import Override, resolve_section_concepts
-from ..schemas.tables import STAGED_EVENT, STAGED_NOTE_NLP
-from .model_handler import NoteResult, SpacyNoteModelHandler
+from ..schemas.tables import NOTE_CODE, STAGED_EVENT, STAGED_NOTE_NLP
+from .model_handler import CodingOptions, NoteResult, SpacyNoteModelHandler
 from .notes import Note, dead_letter, read_records, validate
-from .sinks import StagedRun
+from .sinks import StagedCodes, StagedRun
 from .sinks.duckdb import DuckDBSink
 
 NAMESPACE = "clin_linker"
@@ -87,8 +89,9 @@ def _split_results(result: NoteResult):
 
 
 class WriteCodedShard(beam.DoFn):
-    """One batch of coded notes -> a Parquet shard of NOTE_NLP rows (+ one of derived events) and a JSONL list
-    of the coded note ids with their nlp_system (the sink replaces what that system derived from them before)."""
+    """One batch of coded notes -> a Parquet shard of NOTE_NLP rows (+ one of derived events, + one of their code
+    lists) and a JSONL list of the coded note ids with their nlp_system (the sink replaces what that system derived
+    from them before)."""
 
     def __init__(self, staging: str):
         self.staging = staging
@@ -103,11 +106,16 @@ class WriteCodedShard(beam.DoFn):
         if events:
             pq.write_table(pa.Table.from_pylist(events, schema=STAGED_EVENT),
                            Path(self.staging) / f"events-{name}.parquet")
+        codes = [code for result in batch for code in result.codes]
+        if codes:
+            pq.write_table(pa.Table.from_pylist(codes, schema=NOTE_CODE),
+                           Path(self.staging) / f"note_code-{name}.parquet")
         with open(Path(self.staging) / f"coded-{name}.jsonl", "w") as f:
             for result in batch:
                 f.write(json.dumps({"note_id": result.note_id, "mentions": len(result.rows),
                                     "nlp_system": result.nlp_system, "events": len(result.events),
-                                    "event_skip": result.event_skip}) + "\n")
+                                    "event_skip": result.event_skip, "codes": len(result.codes),
+                                    "accepted": sum(1 for c in result.codes if c["accepted"])}) + "\n")
         yield len(batch)
 
 
@@ -140,6 +148,10 @@ class JobSummary:
     #: type concept id was verified against the store ("verified" / "absent"); None when not deriving
     event_skips: list[str] = field(default_factory=list)
     type_concept_check: str | None = None
+    #: --code: the coder's model id, and the codes it ranked and accepted over all notes; None / 0 without
+    coder: str | None = None
+    codes_ranked: int = 0
+    codes_accepted: int = 0
 
     def balanced(self) -> bool:
         return self.read == self.coded + self.dead_lettered
@@ -180,6 +192,19 @@ def build_beam_pipeline(p: beam.Pipeline, notes: list[str], fmt: str, handler: S
      | "WriteDead" >> beam.ParDo(WriteDeadShard(staging)))
 
 
+def coding_linker_config(linker_config: Mapping, coding: CodingOptions) -> dict:
+    """The linker config a coded run needs: the coded vocabulary as the first target (the coder reads every
+    mention's candidates of it) and at least :data:`CANDIDATES_PER_MENTION` candidates kept per mention."""
+    config = dict(linker_config)
+    targets = list(config.get("targets") or ())
+    if targets and targets[0] != coding.vocabulary:
+        raise ValueError(f"--code codes into {coding.vocabulary}, so {coding.vocabulary} must be the first --target "
+                         f"(linker targets), not {targets[0]}: drop --target or put {coding.vocabulary} first")
+    config["targets"] = targets or [coding.vocabulary]
+    config["k"] = max(int(config.get("k") or 0), CANDIDATES_PER_MENTION)
+    return config
+
+
 def _jsonl_rows(paths: list[Path]) -> list[dict]:
     return [json.loads(line) for path in paths for line in path.read_text().splitlines() if line]
 
@@ -195,12 +220,16 @@ def run_job(
     batch_size: int = 32,
     derive_clinical_tables: bool = False,
     section_concepts: Mapping[str, Override] | None = None,
+    coding: CodingOptions | None = None,
 ) -> JobSummary:
     """Run the job end to end and return its summary (nothing is printed here).
 
     ``derive_clinical_tables``: also write affirmed, present patient mentions as CONDITION_OCCURRENCE /
     DRUG_EXPOSURE / PROCEDURE_OCCURRENCE rows. ``section_concepts``: overrides of the section -> concept map
     (title -> concept id or concept key; default: LOINC section concepts the store holds, else 0).
+    ``coding``: also code each note with that document coder into table clin_linker_note_code (every ranked code,
+    ``accepted`` or not); the linker then targets its vocabulary first (:func:`coding_linker_config`), and with
+    ``derive_clinical_tables`` that vocabulary's events are the coder's accepted codes, one per code and note.
     """
     output = Path(output)
     dead_letter_file = Path(dead_letter_file or output.with_name(output.name + ".dead_letter.jsonl"))
@@ -211,13 +240,18 @@ def run_job(
     # resolve (and if needed build) the index once, here, so workers only load it
     index = resolve_index_dir(index_dir)
     store = ConceptStore(store_dir_of(index))
+    if coding is not None:
+        linker_config = coding_linker_config(linker_config or {}, coding)
     check_targets((linker_config or {}).get("targets", ()), store)  # here, not in a Beam worker
+    # a missing or mismatched coder model fails here too; its id names the run's lists (a small model: < 1 s)
+    coder_id = coding.load(store).model_id if coding is not None else None
     sections = resolve_section_concepts(store, section_concepts)  # bad overrides fail before any work
     type_check = check_type_concept(store) if derive_clinical_tables else None
     run_at = dt.datetime.now().replace(microsecond=0)
     handler = SpacyNoteModelHandler({"index_dir": str(index), **(linker_config or {})}, run_at,
                                     min_batch_size=min(8, batch_size), max_batch_size=batch_size,
-                                    section_concepts=sections, derive_events=derive_clinical_tables)
+                                    section_concepts=sections, derive_events=derive_clinical_tables,
+                                    coding=coding)
     staging = output.parent / f".{output.name}.staging-{uuid.uuid4().hex[:8]}"
     staging.mkdir(parents=True)
     try:
@@ -238,8 +272,10 @@ def run_job(
                 f.write(json.dumps(record) + "\n")
         shards = sorted(staging.glob("note_nlp-*.parquet"))
         events = sorted(staging.glob("events-*.parquet")) if derive_clinical_tables else None
+        codes = (StagedCodes(coder_id, sorted(staging.glob("note_code-*.parquet"))) if coding is not None
+                 else None)
         written = DuckDBSink(output, store).write(
-            StagedRun(shards, events, [(c["note_id"], c["nlp_system"]) for c in coded]))
+            StagedRun(shards, events, [(c["note_id"], c["nlp_system"]) for c in coded], codes))
         summary = _summarize(shards, store)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -249,7 +285,8 @@ def run_job(
         rows_written=written, output=str(output), dead_letter_file=str(dead_letter_file),
         notes_without_mentions=sum(1 for c in coded if c["mentions"] == 0),
         event_skips=sorted(c["event_skip"] for c in coded if c.get("event_skip")),
-        type_concept_check=type_check, **summary,
+        type_concept_check=type_check, coder=coder_id, codes_ranked=sum(c["codes"] for c in coded),
+        codes_accepted=sum(c["accepted"] for c in coded), **summary,
     )
 
 

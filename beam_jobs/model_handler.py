@@ -4,7 +4,10 @@
 worker process (RunInference shares it across bundles). ``run_inference`` sends a whole batch through
 ``nlp.pipe`` so the encoder sees many mentions per call; a note that makes the pipeline fail is retried
 alone and comes back as an error result instead of taking its batch down. With ``derive_events`` it also
-returns each note's derived clinical event candidates (pipeline.omop.event_rows).
+returns each note's derived clinical event candidates (pipeline.omop.event_rows). With ``coding``
+(``clin-linker run --code``) it loads the document coder next to the pipeline, once per worker too, and returns
+each note's ranked code list as NOTE_CODE rows; the coded vocabulary's events then come from the coder's accepted
+codes (pipeline.omop.code_event_rows), the other vocabularies' from the mentions.
 """
 from __future__ import annotations
 
@@ -19,16 +22,42 @@ from apache_beam.ml.inference.base import ModelHandler
 from spacy.language import Language
 from tqdm import tqdm
 
+from ..ontologies.icd10cm_specificity import VOCABULARY_ID as ICD10CM
+from ..ontologies.store import ConceptStore
 from ..pipeline.build import build_pipeline, linker_of, model_ids
 from ..pipeline.clinical_events import note_person_and_date
-from ..pipeline.omop import event_rows, nlp_system, note_nlp_rows
+from ..pipeline.coder import DEFAULT_EXCLUDED_FLAGS, Coder, load_coder
+from ..pipeline.omop import code_event_rows, event_rows, nlp_system, note_nlp_rows
 from .notes import Note
+from .sinks.note_codes import note_code_rows
 
 
 def _describe(error: Exception) -> str:
     """Exception type and where it was raised, but not its message: messages can quote note text."""
     frame = traceback.extract_tb(error.__traceback__)[-1]
     return f"{type(error).__name__} raised at {Path(frame.filename).name}:{frame.lineno}"
+
+
+@dataclass(frozen=True)
+class CodingOptions:
+    """``clin-linker run --code``: which document coder codes each note (:func:`pipeline.coder.load_coder`'s
+    arguments; picklable, so each worker loads its own coder from them)."""
+
+    vocabulary: str = ICD10CM
+    coder_dir: str | None = None  # None: the shipped model (with zero_shot: none)
+    zero_shot: bool = False
+    excluded_flags: tuple[str, ...] = DEFAULT_EXCLUDED_FLAGS
+
+    def load(self, store: ConceptStore) -> Coder:
+        return load_coder(store, self.vocabulary, self.coder_dir, self.zero_shot, self.excluded_flags)
+
+
+@dataclass
+class NotePipeline:
+    """What a worker loads once: the spaCy pipeline, and the document coder when the run codes documents."""
+
+    nlp: Language
+    coder: Coder | None = None
 
 
 @dataclass
@@ -41,38 +70,49 @@ class NoteResult:
     nlp_system: str = ""
     events: list[dict] = field(default_factory=list)  # derived event candidates (only with derive_events)
     event_skip: str | None = None  # why the note cannot have derived events (missing person_id/date)
+    codes: list[dict] = field(default_factory=list)  # its ranked code list as NOTE_CODE rows (only with coding)
 
 
-class SpacyNoteModelHandler(ModelHandler[Note, NoteResult, Language]):
+class SpacyNoteModelHandler(ModelHandler[Note, NoteResult, NotePipeline]):
     def __init__(self, linker_config: dict, run_at: dt.datetime, min_batch_size: int = 8, max_batch_size: int = 64,
-                 section_concepts: dict[str, int] | None = None, derive_events: bool = False):
+                 section_concepts: dict[str, int] | None = None, derive_events: bool = False,
+                 coding: CodingOptions | None = None):
         """``section_concepts``: title -> section_concept_id, resolved once by the job (None: from the store per
-        note); ``derive_events``: also compute CONDITION/DRUG/PROCEDURE event candidates."""
+        note); ``derive_events``: also compute CONDITION/DRUG/PROCEDURE event candidates; ``coding``: also code
+        each note with that coder (the linker config must target its vocabulary first: the job sees to it)."""
         super().__init__()
         self.linker_config = dict(linker_config)
         self.run_at = run_at
         self.section_concepts = dict(section_concepts) if section_concepts is not None else None
         self.derive_events = derive_events
+        self.coding = coding
         self._batching = {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}
         self._bar: tqdm | None = None
 
-    def load_model(self) -> Language:
-        return build_pipeline(**self.linker_config)
+    def load_model(self) -> NotePipeline:
+        nlp = build_pipeline(**self.linker_config)
+        coder = self.coding.load(linker_of(nlp).resources.store) if self.coding else None
+        return NotePipeline(nlp, coder)
 
-    def _process(self, notes: Sequence[Note], nlp: Language) -> list[NoteResult]:
-        linker = linker_of(nlp)
+    def _process(self, notes: Sequence[Note], model: NotePipeline) -> list[NoteResult]:
+        nlp, coder = model.nlp, model.coder
         system = nlp_system(model_ids(nlp))
         results = []
-        store = linker.resources.store
+        store = linker_of(nlp).resources.store
+        coded_vocabulary = self.coding.vocabulary if self.coding else None
         for doc, note in nlp.pipe(((n.note_text, n) for n in notes), as_tuples=True):
             rows = note_nlp_rows(doc, note.note_id, store, system, self.run_at, self.section_concepts)
             result = NoteResult(note.note_id, note.source, note.position, rows, nlp_system=system)
+            codes = coder(doc) if coder else []
+            if coder:
+                result.codes = note_code_rows(note.note_id, codes, coder.model_id, store)
             if self.derive_events:
                 context = note_person_and_date(note.note_id, note.fields)
                 if isinstance(context, str):
                     result.event_skip = context
                 else:
-                    result.events = event_rows(doc, note.note_id, *context, store, system)
+                    result.events = (event_rows(doc, note.note_id, *context, store, system, coded_vocabulary)
+                                     + code_event_rows(codes, note.note_id, *context, store, system))
             results.append(result)
         return results
 
@@ -83,7 +123,7 @@ class SpacyNoteModelHandler(ModelHandler[Note, NoteResult, Language]):
         self._bar.update(n)
 
     def run_inference(
-        self, batch: Sequence[Note], model: Language, inference_args: dict[str, Any] | None = None
+        self, batch: Sequence[Note], model: NotePipeline, inference_args: dict[str, Any] | None = None
     ) -> Iterable[NoteResult]:
         self._progress(len(batch))
         try:

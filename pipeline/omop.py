@@ -1,8 +1,9 @@
 """Coded spans -> OMOP CDM v5.4 rows: the one place where a linked mention becomes a database row (DESIGN §2
-"NOTE_NLP row"): staged NOTE_NLP rows, derived clinical event rows (``--derive-clinical-tables``) and the CONCEPT
-rows for local ids. The rules they share live here once: :func:`stable_id` (every row id), :func:`assertion`
-(term_exists / term_temporal, and so which mentions become events) and the standard concept
-(:meth:`ConceptStore.standard_concept`). Columns come from :mod:`clin_linker.schemas.tables`.
+"NOTE_NLP row"): staged NOTE_NLP rows, derived clinical event rows (``--derive-clinical-tables``; from the mentions,
+or for the coded vocabulary from the note's document codes) and the CONCEPT rows for local ids. The rules they share
+live here once: :func:`stable_id` (every row id), :func:`assertion` (term_exists / term_temporal, and so which
+mentions become events) and the standard concept (:meth:`ConceptStore.standard_concept`). Columns come from
+:mod:`clin_linker.schemas.tables`.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping
 from importlib.metadata import version
+from typing import TYPE_CHECKING
 
 from spacy.tokens import Doc, Span
 
@@ -19,6 +21,9 @@ from ..schemas.tables import EVENT_TABLES
 from .clinical_events import NLP_TYPE_CONCEPT_ID
 from .section_concepts import resolve_section_concepts
 from .sections import section_concept_id
+
+if TYPE_CHECKING:  # type hints only: importing pipeline.coder loads the coder's run time
+    from .coder.evidence import DocumentCode
 
 MAX_TEXT = 250  # lexical_variant, snippet and term_modifiers are varchar(250) in CDM v5.4
 SOURCE_VALUE_MAX = 50  # *_source_value are varchar(50) in CDM v5.4
@@ -147,38 +152,68 @@ def note_nlp_rows(doc: Doc, note_id: int, store: ConceptStore, system: str, run_
     return rows
 
 
-def event_rows(doc: Doc, note_id: int, person_id: int, day: dt.date, store: ConceptStore, system: str) -> list[dict]:
+def event_rows(doc: Doc, note_id: int, person_id: int, day: dt.date, store: ConceptStore, system: str,
+               coded_vocabulary: str | None = None) -> list[dict]:
     """Derived event candidates (columns of :data:`~clin_linker.schemas.tables.STAGED_EVENT`) for the affirmed,
     present, linked mentions of ``doc`` (see :mod:`.clinical_events` for the rules).
 
     The domain of the standard concept routes the event, else the linked concept's own domain (then the event
     has concept id 0 and the linked code as its source). Duplicates (same event id) are kept here; the sink
-    keeps one row per id across notes and runs.
+    keeps one row per id across notes and runs. ``coded_vocabulary``: mentions linked into it make no event here,
+    because the note's document coder decides that vocabulary's events (:func:`code_event_rows`).
     """
     rows = []
     for span in doc.ents:
         key = span._.concept
         if key is None or key not in store or not is_affirmed_present(span):
             continue
-        linked = store[key]
-        standard = store.standard_concept(key)
-        target = EVENT_TABLE_OF_DOMAIN.get(standard.domain_id if standard else linked.domain_id)
-        if target is None:
+        if coded_vocabulary is not None and store[key].vocabulary_id == coded_vocabulary:
             continue
-        concept_id = standard.omop_concept_id if standard else 0
-        rows.append({
-            "event_table": target.name,
-            "event_id": event_id(target.name, person_id, concept_id, linked.omop_concept_id, day),
-            "person_id": person_id,
-            "concept_id": concept_id,
-            "start_date": day,
-            "type_concept_id": NLP_TYPE_CONCEPT_ID,
-            "source_value": linked.concept_code[:SOURCE_VALUE_MAX],
-            "source_concept_id": linked.omop_concept_id,
-            "note_id": note_id,
-            "nlp_system": system,
-        })
+        row = _event_row(key, note_id, person_id, day, store, system)
+        if row is not None:
+            rows.append(row)
     return rows
+
+
+def code_event_rows(codes: Iterable[DocumentCode], note_id: int, person_id: int, day: dt.date, store: ConceptStore,
+                    system: str) -> list[dict]:
+    """Derived event candidates from a note's document codes (``pipeline.coder``): one per accepted code, routed
+    and identified as :func:`event_rows` routes a mention linked to that code.
+
+    Why the coder and not the mentions: the accepted list is the note's code list (what ``clin-linker code``
+    writes and ``eval coding`` scores), so the derived rows agree with it. Its assertion rule is the coder's, not
+    :func:`is_affirmed_present`: evidence it excludes (negated, family, hypothetical by default) makes no code,
+    historical evidence does (chronic conditions are coded), dated the note's day like every derived event.
+    """
+    rows = []
+    for code in codes:
+        if code.accepted:
+            row = _event_row(code.concept_key, note_id, person_id, day, store, system)
+            if row is not None:
+                rows.append(row)
+    return rows
+
+
+def _event_row(key: str, note_id: int, person_id: int, day: dt.date, store: ConceptStore, system: str) -> dict | None:
+    """The event candidate of concept ``key`` in one note (None when its domain has no event table)."""
+    linked = store[key]
+    standard = store.standard_concept(key)
+    target = EVENT_TABLE_OF_DOMAIN.get(standard.domain_id if standard else linked.domain_id)
+    if target is None:
+        return None
+    concept_id = standard.omop_concept_id if standard else 0
+    return {
+        "event_table": target.name,
+        "event_id": event_id(target.name, person_id, concept_id, linked.omop_concept_id, day),
+        "person_id": person_id,
+        "concept_id": concept_id,
+        "start_date": day,
+        "type_concept_id": NLP_TYPE_CONCEPT_ID,
+        "source_value": linked.concept_code[:SOURCE_VALUE_MAX],
+        "source_concept_id": linked.omop_concept_id,
+        "note_id": note_id,
+        "nlp_system": system,
+    }
 
 
 def concept_rows(concept_ids: Iterable[int], store: ConceptStore) -> list[dict]:

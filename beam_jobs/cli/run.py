@@ -25,6 +25,9 @@ def _print_summary(summary) -> None:
     for code, n in summary.top_codes:
         print(f"  {n:>5}  {code}")
     print(f"rows inserted     {summary.rows_written}")
+    if summary.coder is not None:
+        print(f"document codes    {summary.codes_accepted} accepted of {summary.codes_ranked} ranked by "
+              f"{summary.coder} (table clin_linker_note_code)")
     if summary.type_concept_check is not None:
         print(f"derived events    *_type_concept_id {NLP_TYPE_CONCEPT_ID} (Type Concept 'NLP'): "
               f"{'verified in the concept store' if summary.type_concept_check == 'verified' else 'not in the concept store, not verified'}")
@@ -38,6 +41,7 @@ def _print_summary(summary) -> None:
 def _run(args: argparse.Namespace) -> int:
     from ...pipeline.section_concepts import read_section_map
     from ..job import run_job
+    from ..model_handler import CodingOptions
 
     notes = args.notes or [sample_notes_path()]
     beam_args = [a for a in (args.beam_args or []) if a != "--"] or ["--runner=DirectRunner"]
@@ -60,10 +64,19 @@ def _run(args: argparse.Namespace) -> int:
     targets = list(dict.fromkeys(t.strip() for value in args.target or () for t in value.split(",") if t.strip()))
     if targets:
         linker["targets"] = targets
+    coding = None
+    if args.code:
+        from ...pipeline.coder import excluded_flags
+
+        coding = CodingOptions(coder_dir=args.coder, zero_shot=args.zero_shot,
+                               excluded_flags=excluded_flags(args.include_negated))
+    elif args.coder or args.zero_shot or args.include_negated:
+        raise ValueError("--coder, --zero-shot and --include-negated apply only with --code; add --code or drop them")
     summary = run_job(notes, Path(args.out), args.dead_letter, fmt=args.format, index_dir=args.index or "",
                       linker_config=linker, beam_args=beam_args,
                       batch_size=args.batch_size, derive_clinical_tables=args.derive_clinical_tables,
-                      section_concepts=read_section_map(args.section_concepts) if args.section_concepts else None)
+                      section_concepts=read_section_map(args.section_concepts) if args.section_concepts else None,
+                      coding=coding)
     _print_summary(summary)
     failed = False
     if summary.balanced():
@@ -131,7 +144,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--derive-clinical-tables", action="store_true",
                      help="also write affirmed, present, patient mentions as CONDITION_OCCURRENCE / DRUG_EXPOSURE / "
                      "PROCEDURE_OCCURRENCE rows (by the linked concept's domain; one per person + concept + "
-                     f"note date; type concept {NLP_TYPE_CONCEPT_ID} 'NLP'); notes need person_id and note_date")
+                     f"note date; type concept {NLP_TYPE_CONCEPT_ID} 'NLP'); notes need person_id and note_date. "
+                     "With --code the ICD-10-CM condition rows are the coder's accepted codes instead")
+    run.add_argument("--code", action="store_true",
+                     help="also code each note (docs/coding.md): its ranked ICD-10-CM code list with evidence goes "
+                     "to table clin_linker_note_code (every ranked code, column accepted = the coder's decision); "
+                     "implies --target ICD10CM first and raises --k to the candidates the coder reads")
+    run.add_argument("--coder", metavar="DIR",
+                     help="with --code: coder model from `clin-linker train coder` (default: the shipped ICD-10-CM one)")
+    run.add_argument("--zero-shot", action="store_true",
+                     help="with --code: no coder model, rank codes by their mentions' retrieval scores alone")
+    run.add_argument("--include-negated", action="store_true",
+                     help="with --code: negated mentions make codes too (family and hypothetical ones still do not)")
     run.add_argument("--section-concepts", metavar="FILE.json",
                      help="section -> concept map overrides, {title: concept id or concept key}, for "
                      "NOTE_NLP.section_concept_id (default: the LOINC section concepts the vocabulary holds, else 0)")

@@ -2,13 +2,14 @@
 
 Why a protocol: the job stages everything it computed as Parquet shards (workers never open an output, DESIGN §5)
 and then hands one :class:`StagedRun` to a sink in the main process. Each output (today DuckDB,
-:class:`.duckdb.DuckDBSink`; later PostgreSQL, per-note code lists, an HTML report) implements :meth:`Sink.write`
-and nothing else, so adding one touches neither the pipeline nor the job's reading, validation and dead letters.
+:class:`.duckdb.DuckDBSink`, with the per-note code lists of :mod:`.note_codes`; later PostgreSQL, an HTML report)
+implements :meth:`Sink.write` and nothing else, so adding one touches neither the pipeline nor the job's reading,
+validation and dead letters.
 
 Contract for implementations:
 
 - read the shards with the schemas of :mod:`clin_linker.schemas.tables` (:data:`STAGED_NOTE_NLP`,
-  :data:`STAGED_EVENT`); a database sink writes only the CDM columns of each table;
+  :data:`STAGED_EVENT`, :data:`NOTE_CODE`); a database sink writes only the CDM columns of each table;
 - be idempotent: a re-run of the same notes with the same ``nlp_system`` replaces what that system wrote for them,
   never duplicates it (row ids are deterministic, see ``pipeline.omop.stable_id``);
 - write all of a run or nothing of it (one transaction where the output has them);
@@ -21,7 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["Sink", "StagedRun"]
+__all__ = ["Sink", "StagedCodes", "StagedRun"]
+
+
+@dataclass(frozen=True)
+class StagedCodes:
+    """The per-note code lists a run with document coding staged (``clin-linker run --code``)."""
+
+    #: The coder's model id (column ``coder``): its earlier lists of the coded notes are replaced.
+    coder: str
+    #: Parquet shards of ``schemas.tables.NOTE_CODE`` rows (every ranked code, ``accepted`` or not).
+    shards: Sequence[Path]
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,8 @@ class StagedRun:
     events: Sequence[Path] | None
     #: ``(note_id, nlp_system)`` of every note the run coded, with or without mentions.
     coded_notes: Sequence[tuple[int, str]]
+    #: The document coder's lists; None when the run did not code documents: then their table is left alone.
+    note_codes: StagedCodes | None = None
 
 
 class Sink(Protocol):

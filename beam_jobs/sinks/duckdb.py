@@ -2,9 +2,10 @@
 
 Beam workers never open the database (DuckDB allows one writer process per file, DESIGN §5); they stage Parquet
 shards, and :meth:`DuckDBSink.write` bulk-inserts them afterwards in one transaction: NOTE_NLP (only its CDM
-columns), the CONCEPT rows the written ids need (local ids and 0), and with derived events the event tables and
-their bookkeeping table (:mod:`.duckdb_events`). Earlier rows of the same notes and system are replaced, so a
-re-run never duplicates rows.
+columns), the CONCEPT rows the written ids need (local ids and 0), with derived events the event tables and
+their bookkeeping table (:mod:`.duckdb_events`), and with document coding the per-note code lists
+(:mod:`.note_codes`). Earlier rows of the same notes and system (or coder) are replaced, so a re-run never
+duplicates rows.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ...schemas import ddl
 from ...schemas.tables import CONCEPT, NOTE_NLP
 from . import StagedRun
 from .duckdb_events import event_concept_ids, load_events, scalar
+from .note_codes import load_note_codes, note_code_concept_ids
 
 
 def quoted(columns: list[str]) -> str:
@@ -39,8 +41,9 @@ class DuckDBSink:
 
         NOTE_NLP rows that the same ``nlp_system`` wrote earlier for the same notes are replaced, so a re-run
         never leaves two versions of a note's mentions. With ``run.events`` (a list, possibly empty), the events
-        derived earlier from ``run.coded_notes`` are replaced too. Returns rows inserted per table and rows
-        replaced (``note_nlp_replaced``, ``events_replaced``).
+        derived earlier from ``run.coded_notes`` are replaced too, and with ``run.note_codes`` the coder's earlier
+        lists of those notes. Returns rows inserted per table and rows replaced (``note_nlp_replaced``,
+        ``events_replaced``, ``note_codes_replaced``).
         """
         self.database.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(self.database))
@@ -57,6 +60,10 @@ class DuckDBSink:
             if run.events is not None:
                 inserted.update(load_events(con, list(run.events), list(run.coded_notes)))
                 concept_ids.update(event_concept_ids(con, list(run.events)))
+            if run.note_codes is not None:
+                inserted.update(load_note_codes(con, list(run.note_codes.shards), run.note_codes.coder,
+                                                [note_id for note_id, _ in run.coded_notes]))
+                concept_ids.update(note_code_concept_ids(con, list(run.note_codes.shards)))
             inserted["concept"] = _load_concepts(con, concept_rows(concept_ids, self.store))
             con.execute("commit")
             return inserted

@@ -31,8 +31,8 @@ def _export_reranker(args: argparse.Namespace) -> int:
     if not (source / "config.json").exists():
         raise FileNotFoundError(f"{source} is not a saved HF model directory (no config.json); train one with "
                                 "`clin-linker train reranker`")
-    meta = export_cross_encoder(source, Path(args.out), args.model_id, max_length=args.max_length,
-                                description=args.description, threads=args.threads)
+    meta = export_cross_encoder(source, Path(args.out), args.model_id, description=args.description,
+                                threads=args.threads)
     print(json.dumps(meta, indent=2))
     return 0
 
@@ -69,7 +69,7 @@ def register(commands: argparse._SubParsersAction) -> tuple[argparse._SubParsers
     biencoder.set_defaults(handler=_train, passes_options_on=True)
     reranker = train_sub.add_parser(
         "reranker", add_help=False,
-        help="train the cross-encoder reranker (options: clin-linker train reranker --help)",
+        help="train the context-reading cross-encoder reranker (options: clin-linker train reranker --help)",
         description="Train the reranker; every option is passed to clin_linker.models.reranker.train.",
     )
     reranker.set_defaults(handler=_train, passes_options_on=True)
@@ -94,15 +94,13 @@ def register(commands: argparse._SubParsersAction) -> tuple[argparse._SubParsers
     rr = sub.add_parser(
         "export-reranker",
         help="export a trained cross-encoder (HF sequence classifier) to ONNX int8 (per-channel)",
-        description="Export a HF sequence-classification cross-encoder (one logit per (mention, name) pair) to "
-        "ONNX, quantize it to int8 per-channel, and write tokenizer.json + artifact.json with the measured "
+        description="Export a HF sequence-classification cross-encoder (one logit per (mention in context, "
+        "candidate) pair; the token budget training used, from train_summary.json) to ONNX, quantize it to int8 per-channel, and write tokenizer.json + artifact.json with the measured "
         "int8-vs-torch score agreement. Fit its NIL calibration next with `clin-linker model calibrate-reranker`.",
     )
     rr.add_argument("--source", required=True, help="HF model directory (save_pretrained + tokenizer)")
     rr.add_argument("--out", required=True, help="artifact directory to write")
-    rr.add_argument("--model-id", default="clin-reranker-minilm-int8", help="id recorded in artifact.json")
-    rr.add_argument("--max-length", type=int, default=None,
-                    help="token limit per pair (default: the one training used, from train_summary.json, else 48)")
+    rr.add_argument("--model-id", default="clin-reranker-context-int8", help="id recorded in artifact.json")
     rr.add_argument("--description", default="", help="free text recorded in artifact.json")
     rr.add_argument("--threads", type=int, default=2, help="torch/onnxruntime threads (default 2)")
     rr.set_defaults(handler=_export_reranker)

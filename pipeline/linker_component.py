@@ -38,6 +38,7 @@ from spacy.util import filter_spans, minibatch
 
 from . import extensions  # noqa: F401  (registers the Span/Doc extensions)
 from .abbreviations import linking_query
+from ..models.reranker.inputs import mention_context
 from .reranking import MentionReranker, resolve_reranker_dir
 from .resources import LinkerResources, check_targets, load_resources
 from .serialization import check_saved_index, link_or_copy_tree, point_saved_config_at, save_index
@@ -112,7 +113,8 @@ class ClinLinker:
         if not self.rerank:
             return resources, None
         return resources, MentionReranker(resolve_reranker_dir(reranker_dir), self.threads, self.rerank_k,
-                                          self.nil_threshold, self.rerank_skip_exact, self.rerank_mentions_per_call)
+                                          self.nil_threshold, self.rerank_skip_exact, self.rerank_mentions_per_call,
+                                          domain_of=lambda key: resources.domains.get(key, ""))
 
     def _install(self, resources: LinkerResources, reranker: Optional[MentionReranker]) -> None:
         self._reranker = reranker  # before the resources: a thread that sees them loaded sees the reranker too
@@ -215,7 +217,9 @@ class ClinLinker:
         """Candidates of ``vocabulary`` (None: all), reranked when configured, and the concept the NIL rule keeps."""
         if self.reranker is not None:
             results = self.resources.candidates(queries, k=max(self.k, self.reranker.rerank_k), vocabulary=vocabulary)
-            linked = self.reranker.link(queries, [s.label_ for s in spans], results, self.k)
+            texts = {id(s.doc): s.doc.text for s in spans}  # spaCy rebuilds Doc.text on every access
+            contexts = [mention_context(texts[id(s.doc)], s.start_char, s.end_char) for s in spans]
+            linked = self.reranker.link(contexts, [s.label_ for s in spans], results, self.k)
             for span, outcome in zip(spans, linked):
                 span._.candidates = outcome.candidates
                 span._.score = outcome.score

@@ -4,26 +4,28 @@ Used by the ``clin_linker`` component when its config sets ``rerank = true`` (of
 
 1. *decisive* mentions (``skip_exact``: a vocabulary name is spelled like the mention, score 1.0) are linked as
    retrieved, without a cross-encoder call;
-2. otherwise the top ``rerank_k`` candidates are scored as (mention, the candidate's matched name) pairs, the
-   shape the reranker was trained on, and ordered by calibrated probability (``models.reranker.scoring``);
+2. otherwise the top ``rerank_k`` candidates are scored as (the mention marked in its context, the candidate's
+   matched name and domain) pairs, the shape the reranker was trained on (``models.reranker.inputs``), and
+   ordered by calibrated probability (``models.reranker.scoring``);
 3. below the NIL threshold the mention's concept is None; its reranked candidates stay on the span.
 
-Results are cached per (mention text lower-cased and whitespace-collapsed, label) for the life of the
-component: the model is uncased, so every text sharing a key gets exactly the same input ids and the cache
-never changes a result. Scoring is one onnxruntime call per ``mentions_per_call`` mentions; at 1 (default) a
-mention's scores depend only on its own candidates (dynamic int8 scales activations per call), so re-running a
-note writes the same rows however the notes were batched.
+Results are cached per (context, label, reranked candidates) for the life of the component, with the context
+lower-cased and whitespace-collapsed: the model is uncased, so every context sharing a key gets exactly the same input ids and the
+cache never changes a result (it pays for templated notes and repeated sentences). Scoring is one onnxruntime call
+per ``mentions_per_call`` mentions; at 1 (default) a mention's scores depend only on its own candidates (dynamic
+int8 scales activations per call), so re-running a note writes the same rows however the notes were batched.
 """
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..models.artifacts import ARTIFACTS_DIR
 from ..models.reranker.calibration import CALIBRATION_FILE, NilCalibrator
+from ..models.reranker.inputs import MentionContext, candidate_text
 from ..models.reranker.runtime import OnnxCrossEncoder
 from ..models.reranker.scoring import rerank
 from .candidate_generator import Candidate
@@ -31,7 +33,7 @@ from .candidate_generator import Candidate
 log = logging.getLogger("clin_linker.reranking")
 
 #: The shipped reranker (int8 ONNX + calibration.json), used when ``rerank`` is on and ``reranker_dir`` is "".
-DEFAULT_RERANKER_DIR = ARTIFACTS_DIR / "reranker_minilm_l4_int8"
+DEFAULT_RERANKER_DIR = ARTIFACTS_DIR / "reranker_context_int8"
 
 _SESSIONS: dict[tuple[str, int], OnnxCrossEncoder] = {}
 _LOCK = threading.Lock()
@@ -77,11 +79,32 @@ def resolve_reranker_dir(reranker_dir: str) -> Path:
     return DEFAULT_RERANKER_DIR
 
 
+def chosen_reranker_dir(rerank: str | None, no_rerank: bool) -> Path | None:
+    """The reranker a command uses: ``--rerank DIR``; else the shipped one when installed; None with ``--no-rerank``
+    (or when nothing is installed and none was asked for: retrieval only, said on stderr)."""
+    if no_rerank:
+        if rerank:
+            raise ValueError("--rerank DIR and --no-rerank contradict each other: pass one of them")
+        return None
+    if rerank is None and not (DEFAULT_RERANKER_DIR / "artifact.json").exists():
+        log.warning("no reranker is installed (%s): retrieval only", DEFAULT_RERANKER_DIR)
+        return None
+    return resolve_reranker_dir(rerank or "")
+
+
+def _no_domain(concept_key: str) -> str:
+    return ""
+
+
 class MentionReranker:
-    """Cross-encoder + calibrated NIL for a linker component; holds the per-run result cache."""
+    """Cross-encoder + calibrated NIL for a linker component; holds the per-run result cache.
+
+    ``domain_of``: a candidate's domain as the reranker reads it (the concept store's ``domain_id``); unknown: "".
+    """
 
     def __init__(self, model_dir: Path, threads: int = 0, rerank_k: int = 5, nil_threshold: float = -1.0,
-                 skip_exact: bool = True, mentions_per_call: int = 1, cache_size: int = 200_000):
+                 skip_exact: bool = True, mentions_per_call: int = 1, cache_size: int = 200_000,
+                 domain_of: Callable[[str], str] = _no_domain):
         if rerank_k < 1:
             raise ValueError(f"clin_linker: rerank_k must be >= 1, got {rerank_k}")
         if mentions_per_call < 1:
@@ -101,7 +124,8 @@ class MentionReranker:
         self.skip_exact = skip_exact
         self.mentions_per_call = mentions_per_call
         self.cache_size = cache_size
-        self._cache: dict[tuple[str, str], Linked] = {}
+        self.domain_of = domain_of
+        self._cache: dict[tuple, Linked] = {}
 
     @property
     def model_id(self) -> str:
@@ -111,36 +135,37 @@ class MentionReranker:
     def threshold(self) -> float:
         return self.calibrator.threshold
 
-    def head_logits(self, queries: Sequence[str], candidates: Sequence[Sequence[Candidate]]) -> list:
+    def head_logits(self, contexts: Sequence[MentionContext], candidates: Sequence[Sequence[Candidate]]) -> list:
         """Cross-encoder logits of each mention's top ``rerank_k`` candidates, in retrieval order.
 
-        Each candidate is read as (mention, the name that matched), the shape the reranker was trained on. The NIL
+        Each candidate is read as its matched name plus its domain, the shape the reranker was trained on. The NIL
         calibration (``pipeline.evaluation.nil``) fits on exactly these logits.
         """
-        groups = [[(query, c.name or c.concept_key) for c in cands[: self.rerank_k]]
-                  for query, cands in zip(queries, candidates)]
+        groups = [(ctx, [candidate_text(c.name or c.concept_key, self.domain_of(c.concept_key))
+                         for c in cands[: self.rerank_k]]) for ctx, cands in zip(contexts, candidates)]
         return self.encoder.score_groups(groups, groups_per_call=self.mentions_per_call)
 
-    def link(self, queries: Sequence[str], labels: Sequence[str], candidates: Sequence[Sequence[Candidate]],
-             k: int) -> list[Linked]:
+    def link(self, contexts: Sequence[MentionContext], labels: Sequence[str],
+             candidates: Sequence[Sequence[Candidate]], k: int) -> list[Linked]:
         """Outcome per mention; all uncached, non-decisive mentions of the call are scored together."""
-        out: list[Linked | None] = [None] * len(queries)
-        todo: dict[tuple[str, str], list[int]] = {}
-        for i, (query, label, cands) in enumerate(zip(queries, labels, candidates)):
-            key = (" ".join(query.lower().split()), label)
-            if key in self._cache:
-                out[i] = self._cache[key]
-            elif not cands:
+        out: list[Linked | None] = [None] * len(contexts)
+        todo: dict[tuple, list[int]] = {}
+        for i, (ctx, label, cands) in enumerate(zip(contexts, labels, candidates)):
+            key = (ctx.left.lower(), ctx.mention.lower(), ctx.right.lower(), label,
+                   tuple(c.concept_key for c in cands[: self.rerank_k]))
+            if not cands:
                 out[i] = Linked([], None, None, False)
             elif self.skip_exact and cands[0].exact:
                 out[i] = Linked([(c.concept_key, c.score) for c in cands[:k]], cands[0].score, cands[0].concept_key,
                                 False)
+            elif key in self._cache:
+                out[i] = self._cache[key]
             else:
                 todo.setdefault(key, []).append(i)
         if todo:
             keys = list(todo)
             heads = [list(candidates[todo[key][0]][: self.rerank_k]) for key in keys]
-            logits = self.head_logits([queries[todo[key][0]] for key in keys], heads)
+            logits = self.head_logits([contexts[todo[key][0]] for key in keys], heads)
             if len(self._cache) + len(keys) > self.cache_size:
                 self._cache.clear()
             for key, head, lg in zip(keys, heads, logits):

@@ -25,6 +25,7 @@ class LinkerResources:
     candidates: CandidateGenerator
     matcher: DictionaryMatcher
     encoder_id: str
+    domains: dict[str, str]  # concept_key -> OMOP domain_id, what the reranker reads beside a candidate's name
 
 
 #: Concept classes that are modifiers or context, not findings: HPO's clinical modifiers and the terms
@@ -64,7 +65,8 @@ def load_resources(index_dir: str | Path | None, threads: int = 0) -> LinkerReso
             index = NameIndex(directory)
             encoder = OnnxSentenceEncoder(encoder_dir_of(directory), threads=threads or None)
             lookup = name_lookup(zip(index.concept_keys, index.names))
-            label_of = {c.concept_key: label_for_domain(c.domain_id) for c in store.concepts()
+            concepts = list(store.concepts())
+            label_of = {c.concept_key: label_for_domain(c.domain_id) for c in concepts
                         if c.concept_class_id not in UNDETECTED_CLASSES}
             _CACHE[cache_key] = LinkerResources(
                 index_dir=directory,
@@ -72,5 +74,6 @@ def load_resources(index_dir: str | Path | None, threads: int = 0) -> LinkerReso
                 candidates=CandidateGenerator(index, encoder, lookup),
                 matcher=DictionaryMatcher(lookup, label_of),
                 encoder_id=encoder.info.short_id,
+                domains={c.concept_key: c.domain_id for c in concepts},
             )
         return _CACHE[cache_key]

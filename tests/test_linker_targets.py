@@ -205,6 +205,7 @@ def test_reranking_orders_the_first_targets_candidates_and_its_code_follows_the_
     from reranker_fixture import train_tiny_cross_encoder
 
     from clin_linker.models.reranker.export import export_cross_encoder
+    from clin_linker.models.reranker.inputs import mention_context
 
     # one epoch: this checks where the reranked candidates go, not how well a ten-group model ranks them
     export_cross_encoder(train_tiny_cross_encoder(tmp_path / "hf", epochs=1), tmp_path / "int8", "tiny-reranker")
@@ -215,8 +216,17 @@ def test_reranking_orders_the_first_targets_candidates_and_its_code_follows_the_
         assert all(key.startswith("CODES:") for key, _ in span._.candidates)
         assert span._.codes["CODES"] == span._.candidates[0] and span._.codes["PHENO"][0].startswith("PHENO:")
     reranked = _spans(doc)["high blood pressure"]  # no exact name in CODES: it went through the cross-encoder
-    outcome = reranker._cache[("high blood pressure", "CONDITION")]
+    # the cross-encoder read the mention in its note context: the cache key is that context, the label and the
+    # first target's retrieved head, whose concepts are exactly the reranked candidates on the span
+    ctx = mention_context(TEXT, reranked.start_char, reranked.end_char)
+    assert ctx.left and ctx.right
+    keys = [key for key in reranker._cache
+            if key[:4] == (ctx.left.lower(), ctx.mention.lower(), ctx.right.lower(), "CONDITION")]
+    assert len(keys) == 1
+    outcome = reranker._cache[keys[0]]
     assert outcome.reranked and reranked._.candidates == outcome.candidates
+    assert set(keys[0][4]) == {key for key, _ in reranked._.candidates} and len(keys[0][4]) == 3
+    assert all(key.startswith("CODES:") for key in keys[0][4])
 
 
 def test_run_target_writes_the_targets_concepts_and_an_unknown_target_stops_before_any_work(index_dir, tmp_path,

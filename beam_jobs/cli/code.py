@@ -29,14 +29,15 @@ def _notes(path: Path, fmt: str) -> tuple[list, list[dict]]:
 
 def _code(args: argparse.Namespace) -> int:
     from ...pipeline.build import linker_of
-    from ...pipeline.coder import build_coding_pipeline, excluded_flags, load_coder
+    from ...pipeline.coder import build_coding_pipeline, coding_reranker_dir, excluded_flags, load_coder
     from ...pipeline.evaluation.coding import vocabulary_codes
     from ..sinks.note_codes import write_note_codes
 
     notes, rejected = _notes(Path(args.notes), args.format)
     for record in rejected:
         print(f"skipped: {record['reason']}", file=sys.stderr)
-    nlp = build_coding_pipeline(args.vocabulary, args.index or "", args.threads)
+    nlp = build_coding_pipeline(args.vocabulary, args.index or "", args.threads,
+                                coding_reranker_dir(args.rerank, args.no_rerank))
     coder = load_coder(linker_of(nlp).resources.store, args.vocabulary, args.coder, args.zero_shot,
                        excluded_flags(args.include_negated))
     valid, _ = vocabulary_codes(nlp, args.vocabulary)

@@ -14,34 +14,41 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import torch
 
 from ..artifacts import file_sha256
 from ..onnx_export import export_onnx, quantize_int8
+from .inputs import MentionContext, PairEncoder, TokenBudget, mention_context
 from .runtime import KIND, OnnxCrossEncoder
 
-#: (mention, candidate names) groups shaped like reranking inputs: the first name is the right one.
-CHECK_GROUPS: list[tuple[str, list[str]]] = [
-    ("heart attack", ["Myocardial Infarction", "Chest Pain", "Heart Arrest", "Angina Pectoris", "Heart Failure"]),
-    ("type 2 diabetes", ["Diabetes Mellitus, Type 2", "Diabetes Mellitus, Type 1", "Diabetes Insipidus",
-                         "Prediabetic State", "Diabetic Nephropathies"]),
-    ("HTN", ["Hypertension", "Hypotension", "Pulmonary Hypertension", "Intracranial Hypertension",
-             "Portal Hypertension"]),
-    ("breast cancer", ["Breast Neoplasms", "Breast Diseases", "Ovarian Neoplasms", "Carcinoma, Ductal, Breast",
-                       "Fibrocystic Breast Disease"]),
-    ("renal failure", ["Renal Insufficiency", "Kidney Diseases", "Liver Failure", "Renal Insufficiency, Chronic",
-                       "Acute Kidney Injury"]),
-    ("seizures", ["Seizures", "Epilepsy", "Seizures, Febrile", "Status Epilepticus", "Syncope"]),
-    ("shortness of breath", ["Dyspnea", "Apnea", "Asthma", "Respiratory Insufficiency", "Cough"]),
-    ("G6PD deficiency", ["Glucosephosphate Dehydrogenase Deficiency", "Anemia, Hemolytic", "Pyruvate Kinase Deficiency",
-                         "Favism", "Glycogen Storage Disease"]),
-    ("haloperidol", ["Haloperidol", "Droperidol", "Chlorpromazine", "Risperidone", "Fluphenazine"]),
-    ("lithium carbonate", ["Lithium Carbonate", "Lithium", "Lithium Chloride", "Sodium Carbonate", "Carbamazepine"]),
-    ("ataxia-telangiectasia", ["Ataxia Telangiectasia", "Telangiectasis", "Cerebellar Ataxia",
-                               "Spinocerebellar Ataxias", "Friedreich Ataxia"]),
-    ("hepatotoxicity", ["Chemical and Drug Induced Liver Injury", "Liver Diseases", "Hepatitis", "Liver Failure",
-                        "Drug-Related Side Effects and Adverse Reactions"]),
+#: Clinical check groups shaped like reranking inputs, (text, mention, candidates): the first candidate is right.
+_CHECKS: list[tuple[str, str, list[str]]] = [
+    ("He was admitted with a heart attack last year.", "heart attack",
+     ["Myocardial Infarction", "Chest Pain", "Heart Arrest", "Angina Pectoris", "Heart Failure"]),
+    ("History of type 2 diabetes on metformin.", "type 2 diabetes",
+     ["Diabetes Mellitus, Type 2", "Diabetes Mellitus, Type 1", "Diabetes Insipidus", "Prediabetic State"]),
+    ("PMH: HTN, HLD. BP 150/95 today.", "HTN", ["Hypertension", "Hypotension", "Pulmonary Hypertension"]),
+    ("Mother had breast cancer at 45.", "breast cancer",
+     ["Breast Neoplasms", "Breast Diseases", "Ovarian Neoplasms", "Carcinoma, Ductal, Breast"]),
+    ("Acute renal failure after contrast.", "renal failure",
+     ["Renal Insufficiency", "Kidney Diseases", "Liver Failure", "Acute Kidney Injury"]),
+    ("Haloperidol-induced catalepsy in rats.", "Haloperidol",
+     ["Haloperidol ; drug", "Droperidol ; drug", "Chlorpromazine ; drug", "Catalepsy ; condition"]),
+    ("Dopamine (DA) release in the striatum was reduced.", "DA",
+     ["Dopamine ; drug", "Diabetic Angiopathies ; condition", "Dextroamphetamine ; drug"]),
+    ("nitric oxide (NO) synthase inhibition", "NO",
+     ["Nitric Oxide ; drug", "Nitrous Oxide ; drug", "Nitrogen ; drug"]),
 ]
+
+
+def check_groups() -> list[tuple[MentionContext, list[str]]]:
+    """The check groups as (context, candidate texts)."""
+    out = []
+    for text, mention, names in _CHECKS:
+        start = text.index(mention)
+        out.append((mention_context(text, start, start + len(mention)), names))
+    return out
 
 
 class _Scorer(torch.nn.Module):
@@ -56,14 +63,15 @@ class _Scorer(torch.nn.Module):
         return out.logits[:, 0]
 
 
-def torch_scores(model, tokenizer, pairs: Sequence[tuple[str, str]], max_length: int) -> np.ndarray:
-    """Logits of ``pairs`` from the torch model, tokenized as in training (``tokenizer(query, name)``)."""
-    if not pairs:
+def torch_scores(model, pairs: PairEncoder, groups: Sequence[tuple[MentionContext, Sequence[str]]]) -> np.ndarray:
+    """Logits of every (context, candidate) of ``groups`` from the torch model, with the run-time pair encoder."""
+    contexts = [ctx for ctx, names in groups for _ in names]
+    names = [n for _, group in groups for n in group]
+    if not names:
         return np.zeros(0, dtype=np.float32)
-    enc = tokenizer([q for q, _ in pairs], [n for _, n in pairs], padding=True, truncation=True,
-                    max_length=max_length, return_tensors="pt")
+    inputs = {k: torch.from_numpy(v) for k, v in pairs.encode(contexts, names).items()}
     with torch.no_grad():
-        return model(**enc).logits[:, 0].float().numpy()
+        return model(**inputs).logits[:, 0].float().numpy()
 
 
 def agreement(ref: np.ndarray, got: np.ndarray, group_sizes: Sequence[int]) -> dict:
@@ -79,32 +87,32 @@ def agreement(ref: np.ndarray, got: np.ndarray, group_sizes: Sequence[int]) -> d
             "n_pairs": int(len(ref)), "n_groups": len(group_sizes)}
 
 
-def export_cross_encoder(source: Path, out_dir: Path, model_id: str, max_length: int | None = None,
-                         description: str = "", keep_fp32: Path | None = None, threads: int = 2) -> dict:
+def export_cross_encoder(source: Path, out_dir: Path, model_id: str, description: str = "",
+                         keep_fp32: Path | None = None, threads: int = 2) -> dict:
     """Export the HF model at ``source`` to ``out_dir`` (int8 ``model.onnx`` + ``tokenizer.json`` + ``artifact.json``).
 
-    ``max_length`` defaults to the one in ``source/train_summary.json`` (what training truncated to), else 48.
+    The token budget is the one in ``source/train_summary.json`` (what training read), else the default.
     ``keep_fp32``: also write the fp32 graph there (tests compare it with torch; not shipped).
     Returns the ``artifact.json`` content, with the measured int8-vs-torch (and fp32-vs-torch) agreement.
     """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
     torch.set_num_threads(threads)
     source, out_dir = Path(source), Path(out_dir)
     summary_path = source / "train_summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    if max_length is None:
-        max_length = int(summary.get("max_length", 48))
+    budget = TokenBudget(**summary.get("budget", {}))
     model = AutoModelForSequenceClassification.from_pretrained(str(source)).eval()
     if model.config.num_labels != 1:
         raise ValueError(f"{source}: a reranker has one output logit (num_labels=1), this model has "
                          f"{model.config.num_labels}")
-    tokenizer = AutoTokenizer.from_pretrained(str(source))
+    pairs = PairEncoder.from_file(str(source / "tokenizer.json"), budget)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer.backend_tokenizer.save(str(out_dir / "tokenizer.json"))
+    pairs.tokenizer.save(str(out_dir / "tokenizer.json"))
 
     wrapper = _Scorer(model).eval()
-    example = tokenizer(["heart attack", "a b c"], ["Myocardial Infarction", "x"], padding=True, return_tensors="pt")
+    groups = check_groups()
+    example = {k: torch.from_numpy(v) for k, v in pairs.encode([groups[0][0]] * 2, groups[0][1][:2]).items()}
     names = ["input_ids", "attention_mask", "token_type_ids"]
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(keep_fp32) if keep_fp32 else Path(tmp) / "model_fp32.onnx"
@@ -116,34 +124,25 @@ def export_cross_encoder(source: Path, out_dir: Path, model_id: str, max_length:
             "kind": KIND,
             "onnx_file": "model.onnx",
             "sha256": file_sha256(out_dir / "model.onnx"),
-            "max_length": max_length,
+            "budget": budget.to_json(),
             "layers": int(model.config.num_hidden_layers),
-            "input": "tokenizer(query, candidate name): [CLS] mention [SEP] matched concept name [SEP]",
+            "input": "[CLS] left context [unused0] mention [unused1] right context [SEP] candidate name ; domain [SEP]",
             "output": "score: one logit per pair, higher = more likely the mention's concept",
             "description": description,
-            "training": {k: summary[k] for k in ("examples", "layers", "steps", "epochs", "lr", "seed", "group")
-                         if k in summary},
+            "training": {k: summary[k] for k in ("examples", "layers", "steps", "epochs", "lr", "seed", "group",
+                                                 "pointwise_weight", "wall_s") if k in summary},
             "exported_at": dt.date.today().isoformat(),
         }
         (out_dir / "artifact.json").write_text(json.dumps(meta, indent=2) + "\n")
-        pairs = [(q, n) for q, group in CHECK_GROUPS for n in group]
-        sizes = [len(group) for _, group in CHECK_GROUPS]
-        ref = torch_scores(model, tokenizer, pairs, max_length)
+        sizes = [len(g) for _, g in groups]
+        ref = torch_scores(model, pairs, groups)
         int8 = OnnxCrossEncoder(out_dir, threads=threads)
-        meta["int8_vs_torch"] = agreement(ref, np.concatenate(int8.score_groups([[(q, n) for n in g]
-                                                                                for q, g in CHECK_GROUPS])), sizes)
-        fp32_scores = _onnx_scores(fp32, out_dir, pairs, threads)
+        meta["int8_vs_torch"] = agreement(ref, np.concatenate(int8.score_groups(groups)), sizes)
+        runner = OnnxCrossEncoder(out_dir, threads=threads)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        runner.session = ort.InferenceSession(str(fp32), options, providers=["CPUExecutionProvider"])
+        fp32_scores = np.concatenate(runner.score_groups(groups, groups_per_call=len(groups)))
         meta["fp32_onnx_vs_torch_max_abs_diff"] = round(float(np.abs(fp32_scores - ref).max()), 6)
     (out_dir / "artifact.json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
-
-
-def _onnx_scores(onnx_path: Path, artifact_dir: Path, pairs: Sequence[tuple[str, str]], threads: int) -> np.ndarray:
-    """Scores of an ONNX file other than the artifact's own (the fp32 graph), with the artifact's tokenizer."""
-    import onnxruntime as ort
-
-    runner = OnnxCrossEncoder(artifact_dir, threads=threads)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    runner.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-    return runner.score(pairs, batch_size=len(pairs))

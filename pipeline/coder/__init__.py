@@ -30,7 +30,7 @@ CANDIDATES_PER_MENTION = 10
 Coder = Callable[[Doc], list[DocumentCode]]
 
 __all__ = ["CANDIDATES_PER_MENTION", "DEFAULT_CODER_DIR", "DEFAULT_EXCLUDED_FLAGS", "Coder", "DocumentCode",
-           "Evidence", "build_coding_pipeline", "excluded_flags", "load_coder"]
+           "Evidence", "build_coding_pipeline", "coding_reranker_dir", "excluded_flags", "load_coder"]
 
 
 def load_coder(store: ConceptStore, vocabulary: str = ICD10CM, coder_dir: str | Path | None = None,
@@ -59,10 +59,25 @@ def excluded_flags(include_negated: bool = False) -> tuple[str, ...]:
     return tuple(f for f in DEFAULT_EXCLUDED_FLAGS if not (include_negated and f == "is_negated"))
 
 
-def build_coding_pipeline(vocabulary: str = ICD10CM, index_dir: str = "", threads: int = 0):
+def coding_reranker_dir(rerank: str | None, no_rerank: bool) -> str | None:
+    """``--rerank [DIR]`` / ``--no-rerank`` of a coding command as :func:`build_coding_pipeline` takes it."""
+    from ..reranking import chosen_reranker_dir
+
+    chosen = chosen_reranker_dir(rerank, no_rerank)
+    return None if chosen is None else str(chosen)
+
+
+def build_coding_pipeline(vocabulary: str = ICD10CM, index_dir: str = "", threads: int = 0,
+                          reranker_dir: str | None = None):
     """The shipped pipeline set up for coding: ``vocabulary`` as the linker's target (every mention's candidates
-    are of it) and :data:`CANDIDATES_PER_MENTION` of them kept."""
+    are of it) and :data:`CANDIDATES_PER_MENTION` of them kept.
+
+    ``reranker_dir``: rerank all of them with that cross-encoder ("" = the shipped one), so every candidate the coder
+    reads carries a calibrated probability and the reranked rank; None: retrieval order and cosines.
+    """
     from ..build import build_pipeline
 
+    rerank = {} if reranker_dir is None else {"rerank": True, "reranker_dir": reranker_dir,
+                                               "rerank_k": CANDIDATES_PER_MENTION}
     return build_pipeline(index_dir, ner_config={"threads": threads}, threads=threads, targets=[vocabulary],
-                          k=CANDIDATES_PER_MENTION)
+                          k=CANDIDATES_PER_MENTION, **rerank)

@@ -32,5 +32,10 @@ def register(train_commands: argparse._SubParsersAction) -> None:
                     help="keep a lexicon pair (mention -> code) only when seen in at least this many notes (default 2)")
     ap.add_argument("--model-id", default="clin-coder", help="id recorded in artifact.json")
     ap.add_argument("--index", default=None, help="index directory (default: the embedded default index)")
+    rr = ap.add_mutually_exclusive_group()
+    rr.add_argument("--rerank", metavar="RERANKER_DIR", nargs="?", const="", default=None,
+                    help="train on reranked candidates (default, and with no value: the shipped reranker, when "
+                         "installed); code with the same setting")
+    rr.add_argument("--no-rerank", action="store_true", help="train on retrieval alone")
     ap.add_argument("--threads", type=int, default=0, help="onnxruntime threads (default: all cores)")
     ap.set_defaults(handler=_train_coder)

@@ -105,7 +105,11 @@ def train_coder(nlp: Language, collector: CandidateCollector, train_notes: list[
     by_threshold = {t: dev_scores(t)["micro"]["f1"] for t in THRESHOLDS}
     threshold = max(THRESHOLDS, key=lambda t: (by_threshold[t], -t))
     ranked, accepted = dev_scores(None), dev_scores(threshold)
+    from ..build import linker_of
+
+    reranker = linker_of(nlp).reranker
     summary = {"vocabulary": vocabulary, "feature_flags": list(DEFAULT_EXCLUDED_FLAGS),
+               "reranker": reranker.model_id if reranker is not None else None,
                "description": description or f"document coder for {vocabulary}",
                "trained_on": {"train_notes": len(train_notes), "dev_notes": len(dev_notes),
                               "train_candidates": int(len(y_train)), "positive_share": float(y_train.mean()),
@@ -126,12 +130,12 @@ def read_notes(path: str, vocabulary: str) -> list[dict]:
 
 def main(args: argparse.Namespace) -> int:
     from ...ontologies.icd10cm_specificity import Specificity
-    from ..build import build_pipeline, linker_of
-    from . import CANDIDATES_PER_MENTION
+    from ..build import linker_of
+    from . import CANDIDATES_PER_MENTION, build_coding_pipeline, coding_reranker_dir
 
     train_notes, dev_notes = read_notes(args.docs, args.vocabulary), read_notes(args.dev, args.vocabulary)
-    nlp = build_pipeline(args.index or "", k=CANDIDATES_PER_MENTION, targets=[args.vocabulary],
-                         threads=args.threads)
+    nlp = build_coding_pipeline(args.vocabulary, args.index or "", args.threads,
+                                coding_reranker_dir(args.rerank, args.no_rerank))
     store = linker_of(nlp).resources.store
     specificity = Specificity(store.concepts()) if args.vocabulary == "ICD10CM" else None
     collector = CandidateCollector(args.vocabulary, specificity, CANDIDATES_PER_MENTION)

@@ -107,7 +107,7 @@ def _linker(args: argparse.Namespace):
     embedded one), or an in-memory index over ``--dictionary``."""
     from ...models.encoder_runtime import OnnxSentenceEncoder
     from ...ontologies.default_index import DEFAULT_ENCODER_DIR
-    from .linking import add_train_mentions, dictionary_linker, index_linker, load_dictionary
+    from .linking import add_train_mentions, dictionary_domains, dictionary_linker, index_linker, load_dictionary
 
     threads = args.threads or None
     exact = args.search == "exact"
@@ -120,7 +120,8 @@ def _linker(args: argparse.Namespace):
             d = add_train_mentions(d, args.add_train_mentions)
         return dictionary_linker(d, encoder, exact=exact, threads=threads,
                                  source=", ".join(Path(x).name for x in args.dictionary)
-                                 + (" + train mentions" if args.add_train_mentions else ""))
+                                 + (" + train mentions" if args.add_train_mentions else ""),
+                                 domains=dictionary_domains(args.dictionary))
     linker = index_linker(args.index, threads)
     if args.encoder:
         from ...models.artifacts import read_artifact
@@ -134,7 +135,8 @@ def _linker(args: argparse.Namespace):
         d = add_train_mentions(linker.dictionary, args.add_train_mentions) if args.add_train_mentions \
             else linker.dictionary
         return dictionary_linker(d, linker.encoder, exact=exact, params=linker.params, threads=threads,
-                                 source="default store" + (" + train mentions" if args.add_train_mentions else ""))
+                                 source="default store" + (" + train mentions" if args.add_train_mentions else ""),
+                                 domains=linker.domains)
     return linker
 
 
@@ -145,19 +147,25 @@ def _protocol_line(args: argparse.Namespace) -> str:
             + (f"; doc fold {args.doc_fold}" if args.doc_fold != "all" else ""))
 
 
+def _unseen_rows(r: dict, name: str) -> list[str]:
+    from .metrics import format_rank_row
+
+    return [format_rank_row(f"{name}: unseen concepts", r["unseen"])] if "unseen" in r else []
+
+
 def _eval_linking(args: argparse.Namespace) -> int:
-    from ..reranking import resolve_reranker_dir
+    from ..reranking import chosen_reranker_dir
     from .linking import evaluate_linking
     from .metrics import format_rank_row
 
-    reranker_dir = None if args.rerank is None else resolve_reranker_dir(args.rerank)
+    reranker_dir = chosen_reranker_dir(args.rerank, args.no_rerank)
     linker = _linker(args)
     artifacts = dict(linker.artifacts)
     fold = None if args.doc_fold == "all" else args.doc_fold
     if reranker_dir is None:
         _print_artifacts(artifacts)
         r = evaluate_linking(args.pairs, linker, k=args.k, expand_abbreviations=args.expand_abbreviations, fold=fold,
-                             predictions=args.predictions)
+                             predictions=args.predictions, train_pairs=args.train_pairs)
         if args.json:
             print(json.dumps({**r, "artifacts": artifacts}))
             return 0
@@ -166,6 +174,7 @@ def _eval_linking(args: argparse.Namespace) -> int:
         print(format_rank_row("all", r))
         for label, s in r["labels"].items():
             print(format_rank_row(label, s))
+        print("\n".join(_unseen_rows(r, "all")))
         return 0
     from ...models.artifacts import read_artifact
     from .reranked import evaluate_reranking
@@ -175,7 +184,8 @@ def _eval_linking(args: argparse.Namespace) -> int:
     r = evaluate_reranking(args.pairs, linker, reranker_dir, k=args.k, rerank_k=args.rerank_k,
                            skip_exact=not args.rerank_all, expand_abbreviations=args.expand_abbreviations,
                            nil_threshold=args.nil_threshold, fold=fold, threads=args.threads,
-                           holdout=args.nil_holdout, seed=args.nil_seed, predictions=args.predictions)
+                           holdout=args.nil_holdout, seed=args.nil_seed, predictions=args.predictions,
+                           train_pairs=args.train_pairs)
     if args.json:
         print(json.dumps({**r, "artifacts": artifacts}))
         return 0
@@ -189,6 +199,8 @@ def _eval_linking(args: argparse.Namespace) -> int:
         print(format_rank_row(f"{name}: all", res))
         for label, s in res["labels"].items():
             print(format_rank_row(f"{name}: {label}", s))
+        for row in _unseen_rows(res, name):
+            print(row)
     n = r.get("nil")
     if n:
         print(f"NIL (unseen-concept simulation: {n['holdout']:.0%} of gold concepts removed, seed {n['seed']}): "
@@ -201,13 +213,14 @@ def _eval_linking(args: argparse.Namespace) -> int:
 
 def _eval_coding(args: argparse.Namespace) -> int:
     from ..build import linker_of
-    from ..coder import build_coding_pipeline, excluded_flags, load_coder
+    from ..coder import build_coding_pipeline, coding_reranker_dir, excluded_flags, load_coder
     from .coding import evaluate_coding, read_coded_documents
 
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
     docs = read_coded_documents(args.data, args.vocabulary, args.limit)
-    nlp = build_coding_pipeline(args.vocabulary, args.index or "", args.threads)
+    nlp = build_coding_pipeline(args.vocabulary, args.index or "", args.threads,
+                                coding_reranker_dir(args.rerank, args.no_rerank))
     excluded = excluded_flags(args.include_negated)
     coder = load_coder(linker_of(nlp).resources.store, args.vocabulary, args.coder, args.zero_shot, excluded)
     artifacts = {**_pipeline_artifacts(nlp), "coder": coder.model_id}
@@ -235,6 +248,11 @@ def add_coder_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--include-negated", action="store_true",
                     help="negated mentions make codes too (family and hypothetical ones still do not)")
     ap.add_argument("--index", default=None, help="index directory (default: the embedded default index)")
+    rr = ap.add_mutually_exclusive_group()
+    rr.add_argument("--rerank", metavar="RERANKER_DIR", nargs="?", const="", default=None,
+                    help="rerank every candidate the coder reads with this cross-encoder (default, and with no value: "
+                         "the shipped one, when installed)")
+    rr.add_argument("--no-rerank", action="store_true", help="code from retrieval alone")
     ap.add_argument("--threads", type=int, default=0, help="onnxruntime threads (default: all cores)")
 
 
@@ -309,7 +327,12 @@ def _register_linking(sub: argparse._SubParsersAction) -> None:
         '({"mention", "concept_ids": [...], "label"?, "doc_id"?}). Without --dictionary it scores a built index '
         "(--index, default the embedded one) exactly as the clin_linker component uses it.",
     )
-    ap.add_argument("--pairs", required=True, help="linking pairs JSONL")
+    ap.add_argument("--pairs", required=True,
+                    help="linking pairs JSONL, or annotated documents JSONL (text + entities with concept_ids, the "
+                         "shared ner/ format): then the reranker reads each mention in its context")
+    ap.add_argument("--train-pairs", nargs="+", default=None, metavar="TRAIN.jsonl",
+                    help="also score the 'unseen' subset: the mentions none of whose gold ids occurs in these train "
+                         "pairs (or annotated documents)")
     ap.add_argument("--dictionary", nargs="+", default=None, metavar="PATH",
                     help="concept store dir(s) and/or names TSV(s) to index in memory (default: --index)")
     ap.add_argument("--index", default=None, metavar="DIR",
@@ -331,6 +354,8 @@ def _register_linking(sub: argparse._SubParsersAction) -> None:
     ap.add_argument("--predictions", metavar="FILE.jsonl",
                     help="write each distinct mention's candidates, best first, one JSON line each")
     g = ap.add_argument_group("reranking (cross-encoder) and NIL")
+    g.add_argument("--no-rerank", action="store_true", help="retrieval only (default: rerank with the shipped "
+                   "reranker when one is installed)")
     g.add_argument("--rerank", metavar="RERANKER_DIR", nargs="?", const="", default=None,
                    help="rerank as the component does with rerank on: with this cross-encoder artifact, or without "
                         "a value the shipped one; reports acc@k before and after, and NIL in the unseen-concept "

@@ -17,6 +17,11 @@ Protocol (BioSyn / SapBERT style; switches reported as their own rows):
 - ``expand_abbreviations``: short forms are queried by the long form another mention of the same document spells
   out (``models.biencoder.doc_abbreviations``, the pair-file stand-in for Ab3P);
 - ``fold``: only the documents of one doc fold (:func:`doc_fold`; the NIL calibration is fitted on fold A).
+
+Input: a linking pairs JSONL, or an annotated documents JSONL (``text`` + ``entities`` with ``concept_ids``, the
+shared ``ner/`` format): then each pair carries its context (``models.reranker.inputs``), which the reranker reads;
+a pair without one is read as the bare mention. ``train_pairs``: every metric again on the *unseen* subset, the
+pairs none of whose gold ids occurs in those train pairs (``unseen_subset``).
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ import numpy as np
 
 from ...models.biencoder.dictionary import Dictionary, load_names_tsv, read_pairs
 from ...models.encoder_runtime import OnnxSentenceEncoder
+from ...models.reranker.inputs import NAMES_TSV_DOMAINS, MentionContext, mention_context
 from ...ontologies.index import HnswParams, NameIndex
 from ...ontologies.store import ConceptStore
 from ..candidate_generator import Candidate, CandidateGenerator
@@ -56,6 +62,22 @@ def load_concept_store(directory: str | Path, into: Dictionary | None = None) ->
     for key, name in zip(table.column("concept_key").to_pylist(), table.column("name").to_pylist()):
         d.add_name(key, name or "")
     return d
+
+
+def dictionary_domains(spec: "str | Path | Sequence[str | Path]") -> dict[str, str]:
+    """Concept key -> domain of the concepts of concept stores (their ``domain_id``) and of names TSVs (by file:
+    ``NAMES_TSV_DOMAINS``, the reranker's training convention); the first source naming a concept wins."""
+    specs = [spec] if isinstance(spec, (str, Path)) else list(spec)
+    out: dict[str, str] = {}
+    for s in specs:
+        if Path(s).is_dir():
+            for c in ConceptStore(Path(s)).concepts():
+                out.setdefault(c.concept_key, c.domain_id)
+        else:
+            domain = NAMES_TSV_DOMAINS.get(Path(s).name, "")
+            for c in load_names_tsv([s]).concepts:
+                out.setdefault(c, domain)
+    return out
 
 
 def load_dictionary(spec: "Dictionary | str | Path | Sequence[str | Path]") -> Dictionary:
@@ -116,10 +138,52 @@ def select_fold(pairs: Sequence[dict], fold: str | None) -> list[dict]:
     return [p for p in pairs if doc_fold(p.get("doc_id")) == fold]
 
 
+def read_linking_file(path: str | Path) -> list[dict]:
+    """Pairs of a linking pairs JSONL, or of an annotated documents JSONL, each entity with ids one pair (with its
+    ``context``, ``doc_id`` and ``label``), in document order."""
+    with open(path, encoding="utf-8") as fh:
+        first = next((line for line in fh if line.strip()), "")
+    if not first or "entities" not in json.loads(first):
+        return read_pairs(path)
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            doc = json.loads(line)
+            for e in doc.get("entities", ()):
+                if not e.get("concept_ids"):
+                    continue
+                try:
+                    context = mention_context(doc["text"], e["start"], e["end"])
+                except (KeyError, ValueError) as err:
+                    raise ValueError(f"{path} line {n} (doc {doc.get('doc_id')}): entity {e.get('start')}:"
+                                     f"{e.get('end')} has no usable offsets into text ({err})") from None
+                out.append({"mention": doc["text"][e["start"]:e["end"]], "concept_ids": list(e["concept_ids"]),
+                            "doc_id": doc.get("doc_id"), "label": e.get("label"), "context": context})
+    return out
+
+
+def pair_context(pair: dict) -> MentionContext:
+    """What the reranker reads for ``pair``: its document context, else the mention as written, bare."""
+    return pair.get("context") or MentionContext.bare(pair.get("mention_as_written", pair["mention"]))
+
+
+def train_ids(paths: str | Path | Sequence[str | Path]) -> set[str]:
+    """Every gold id of the train pairs (or annotated documents) at ``paths``."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    return {i for path in paths for p in read_linking_file(path) for i in p["concept_ids"]}
+
+
+def unseen_subset(pairs: Sequence[dict], seen: set[str]) -> list[dict]:
+    """The pairs none of whose gold ids is in ``seen`` (a composite mention is unseen only if every id is)."""
+    return [p for p in pairs if not seen.intersection(p["concept_ids"])]
+
+
 def prepare_pairs(pairs: "str | Path | Sequence[dict]", expand_abbreviations: bool = False,
                   fold: str | None = None) -> list[dict]:
     """The pairs to score: read (a JSONL path) or given, short forms expanded, one doc fold kept."""
-    out = read_pairs(pairs) if isinstance(pairs, (str, Path)) else list(pairs)
+    out = read_linking_file(pairs) if isinstance(pairs, (str, Path)) else list(pairs)
     if expand_abbreviations:
         from ...models.biencoder.doc_abbreviations import DocAbbreviationExpander
 
@@ -140,10 +204,14 @@ class Linker:
     embed_seconds: float = 0.0
     exact: bool = False
     params: HnswParams = field(default_factory=HnswParams)
+    domains: dict[str, str] = field(default_factory=dict)  # concept key -> domain, what the reranker reads
 
     @property
     def encoder(self) -> OnnxSentenceEncoder:
         return self.candidates.encoder
+
+    def domain_of(self, concept_key: str) -> str:
+        return self.domains.get(concept_key, "")
 
 
 def _name_vectors(encoder: OnnxSentenceEncoder, names: list[str]) -> np.ndarray:
@@ -160,7 +228,7 @@ def _name_vectors(encoder: OnnxSentenceEncoder, names: list[str]) -> np.ndarray:
 
 def dictionary_linker(d: Dictionary, encoder: OnnxSentenceEncoder, exact: bool = False,
                       params: HnswParams = HnswParams(), threads: int | None = None,
-                      source: str = "dictionary") -> Linker:
+                      source: str = "dictionary", domains: dict[str, str] | None = None) -> Linker:
     """The shipped candidate generator over an in-memory ``NameIndex`` of every name of ``d``.
 
     ``exact``: brute-force search instead of the hnsw graph (``params``). Train-usage priors of ``d`` (from
@@ -178,7 +246,7 @@ def dictionary_linker(d: Dictionary, encoder: OnnxSentenceEncoder, exact: bool =
                                    f"ef_search={params.ef_search}"
     artifacts = {"encoder": encoder.info.short_id,
                  "index": f"in memory, {search}, {len(d.names):,} names of {len(d):,} concepts ({source})"}
-    return Linker(d, generator, artifacts, embed_s, exact, params)
+    return Linker(d, generator, artifacts, embed_s, exact, params, domains or {})
 
 
 def index_linker(index_dir: str | Path | None = None, threads: int | None = None) -> Linker:
@@ -196,7 +264,7 @@ def index_linker(index_dir: str | Path | None = None, threads: int | None = None
                  "index": f"{resources.index_dir} (store {index.manifest['store_version'][:12]}, {len(index):,} "
                           f"names, hnsw M={hnsw['M']} ef_search={hnsw['ef_search']})"}
     return Linker(d, resources.candidates, artifacts, 0.0, False,
-                  HnswParams(hnsw["M"], hnsw["ef_construction"], hnsw["ef_search"]))
+                  HnswParams(hnsw["M"], hnsw["ef_construction"], hnsw["ef_search"]), resources.domains)
 
 
 def concept_positions(d: Dictionary, keys: Sequence[str]) -> list[int]:
@@ -220,8 +288,11 @@ def write_predictions(path: str | Path, rows: Sequence[dict]) -> None:
 
 def evaluate_linking(pairs: "str | Path | Sequence[dict]", linker: Linker, k: int = DEFAULT_K,
                      expand_abbreviations: bool = False, fold: str | None = None, return_details: bool = False,
-                     predictions: str | Path | None = None) -> dict:
+                     predictions: str | Path | None = None,
+                     train_pairs: "str | Path | Sequence[str | Path] | None" = None) -> dict:
     """acc@k/MRR/ceiling (overall and per label) of the linker's retrieval order on ``pairs``.
+
+    ``train_pairs``: also ``"unseen"``, the same scores on :func:`unseen_subset` of those train pairs' ids.
 
     Returns ``{"acc@1","acc@5","acc@25","mrr","n","ceiling","labels": {LABEL: {...}}}``; with ``return_details``
     also "ms_per_mention", "dictionary_embed_s", "dictionary_concepts", "dictionary_names",
@@ -235,6 +306,9 @@ def evaluate_linking(pairs: "str | Path | Sequence[dict]", linker: Linker, k: in
     found, seconds = retrieve(linker, mentions, k)
     order = {m: concept_positions(d, [c.concept_key for c in cands]) for m, cands in found.items()}
     result = score_orders(pairs, d, lambda p: order[p["mention"]], k)
+    if train_pairs:
+        result["unseen"] = score_orders(unseen_subset(pairs, train_ids(train_pairs)), d,
+                                        lambda p: order[p["mention"]], k)
     if predictions:
         write_predictions(predictions, [
             {"mention": m, "candidates": [[c.concept_key, c.score] for c in found[m]],

@@ -30,7 +30,9 @@ from ...models.reranker.calibration import (
 )
 from ...models.reranker.scoring import rerank
 from ..reranking import MentionReranker
-from .linking import Linker, dictionary_linker, load_dictionary, prepare_pairs, retrieve
+from .linking import (
+    Linker, dictionary_domains, dictionary_linker, load_dictionary, pair_context, prepare_pairs, retrieve,
+)
 
 #: Default share of gold concepts removed from the dictionary in the unseen-concept simulation.
 DEFAULT_HOLDOUT = 0.2
@@ -75,11 +77,14 @@ def simulate_unseen(linker: Linker, pairs: Sequence[dict], reranker: MentionRera
     d = linker.dictionary
     removed = holdout_concepts(d, pairs, holdout, seed)
     reduced = without_concepts(d, removed)
-    sim_linker = dictionary_linker(reduced, linker.encoder, linker.exact, linker.params, source="NIL simulation")
+    sim_linker = dictionary_linker(reduced, linker.encoder, linker.exact, linker.params, source="NIL simulation",
+                                   domains=linker.domains)
     mentions = sorted({p["mention"] for p in pairs})
     found, _ = retrieve(sim_linker, mentions, reranker.rerank_k)
-    scored = [m for m in mentions if found[m] and not (reranker.skip_exact and found[m][0].exact)]
-    logits = dict(zip(scored, reranker.head_logits(scored, [found[m] for m in scored]))) if scored else {}
+    queries = list(dict.fromkeys((p["mention"], pair_context(p)) for p in pairs))
+    scored = [q for q in queries if found[q[0]] and not (reranker.skip_exact and found[q[0]][0].exact)]
+    logits = dict(zip(scored, reranker.head_logits([ctx for _, ctx in scored], [found[m] for m, _ in scored]))) \
+        if scored else {}
     by_id = reduced.concepts_for_id()
     heads, is_nil, feats, labels = [], [], [], []
     done: set[tuple[str, tuple[str, ...]]] = set()
@@ -89,13 +94,14 @@ def simulate_unseen(linker: Linker, pairs: Sequence[dict], reranker: MentionRera
         flags = np.array([bool(reduced.ids[reduced.concept_index(c.concept_key, create=False)] & gold)
                           for c in cands[: reranker.rerank_k]], dtype=bool)
         is_nil.append(not any(i in by_id for i in gold))
-        if p["mention"] not in logits:
+        query = (p["mention"], pair_context(p))
+        if query not in logits:
             heads.append((None, None, flags[:1]))
             continue
-        lg = np.asarray(logits[p["mention"]], dtype=np.float64)
+        lg = np.asarray(logits[query], dtype=np.float64)
         cosines = np.array([c.score for c in cands[: len(lg)]])
         heads.append((lg, cosines, flags[: len(lg)]))
-        key = (p["mention"], tuple(sorted(gold)))
+        key = (query, tuple(sorted(gold)))
         if key not in done:
             done.add(key)
             feats.append(candidate_features(lg, cosines))
@@ -154,7 +160,9 @@ def fit_on_simulation(corpora: Sequence[tuple[str | Path, Sequence[str | Path]]]
     for pairs_path, dictionary in corpora:
         pairs = prepare_pairs(pairs_path, expand_abbreviations, fold)
         linker = dictionary_linker(load_dictionary(list(dictionary)), encoder, exact=exact,
-                                   source=", ".join(Path(x).name for x in dictionary))
+                                   source=", ".join(Path(x).name for x in dictionary),
+                                   domains=dictionary_domains(list(dictionary)))
+        reranker.domain_of = linker.domain_of  # this corpus's dictionary: its candidates' domains
         sim = simulate_unseen(linker, pairs, reranker, holdout, seed)
         sims.append(sim)
         report[Path(pairs_path).parent.name + "/" + Path(pairs_path).name] = {

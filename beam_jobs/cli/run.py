@@ -130,7 +130,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help="rerank each mention's candidates with the cross-encoder (off by default); NIL is then "
                      "decided by its calibrated probability (--nil-threshold), not by --threshold")
     run.add_argument("--reranker", metavar="DIR",
-                     help="cross-encoder artifact for --rerank (default: the shipped models/reranker_minilm_l4_int8; "
+                     help="cross-encoder artifact for --rerank (default: the shipped models/reranker_context_int8; "
                      "an error when that is not installed)")
     run.add_argument("--nil-threshold", type=float, metavar="P",
                      help="NIL rule with --rerank: below this calibrated probability a mention is written with "

@@ -14,7 +14,7 @@ from . import (  # noqa: F401  (register the factories without entry points)
 
 #: Mentions of the shipped pipeline come from the NER model alone: on all four shared dev sets it scores a
 #: higher or equal strict micro F1 than NER united with the dictionary detector (NCBI .834 vs .827, BC5CDR
-#: .834 vs .824, Chia .637 vs .629, MACCROBAT .595 vs .595; `clin-linker eval ner --detector ...`, README).
+#: .834 vs .824, Chia .637 vs .629, MACCROBAT .595 vs .595; `clin-linker eval ner --detector ...`, docs/spacy-component.md).
 DEFAULT_LINKER_DETECTOR = "none"
 
 

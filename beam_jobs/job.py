@@ -6,13 +6,16 @@ Workers write Parquet/JSONL shards to a staging directory (columns: schemas.tabl
 finished, the main process hands them to a :class:`~.sinks.Sink` (DuckDB) and checks that read = coded +
 dead-lettered. With ``derive_clinical_tables`` the workers also stage derived clinical events and the sink loads
 them too; with ``coding`` (``--code``) each note's ranked code list (table clin_linker_note_code), from which the
-coded vocabulary's derived events then come.
+coded vocabulary's derived events then come. Every run is logged (table clin_linker_run: counts, dead-letter
+reasons, time, input files, NIL threshold, vocabularies) with its mentions' structured fields
+(clin_linker_mention): what ``clin-linker report`` reads.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 import shutil
+import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping
@@ -115,7 +118,8 @@ class WriteCodedShard(beam.DoFn):
                 f.write(json.dumps({"note_id": result.note_id, "mentions": len(result.rows),
                                     "nlp_system": result.nlp_system, "events": len(result.events),
                                     "event_skip": result.event_skip, "codes": len(result.codes),
-                                    "accepted": sum(1 for c in result.codes if c["accepted"])}) + "\n")
+                                    "accepted": sum(1 for c in result.codes if c["accepted"]),
+                                    "nil_threshold": result.nil_threshold}) + "\n")
         yield len(batch)
 
 
@@ -258,8 +262,10 @@ def run_job(
         options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
         p = beam.Pipeline(options=options)
         build_beam_pipeline(p, paths, fmt, handler, str(staging), batch_size)
+        started = time.perf_counter()
         result = p.run()
         result.wait_until_finish()
+        seconds = time.perf_counter() - started
         read = sum(c.committed for c in result.metrics().query(
             beam.metrics.MetricsFilter().with_namespace(NAMESPACE).with_name("records_read"))["counters"])
 
@@ -274,8 +280,9 @@ def run_job(
         events = sorted(staging.glob("events-*.parquet")) if derive_clinical_tables else None
         codes = (StagedCodes(coder_id, sorted(staging.glob("note_code-*.parquet"))) if coding is not None
                  else None)
+        run = _run_row(run_at, seconds, read, coded, dead, dead_letter_file, paths, fmt, store, coder_id)
         written = DuckDBSink(output, store).write(
-            StagedRun(shards, events, [(c["note_id"], c["nlp_system"]) for c in coded], codes))
+            StagedRun(shards, events, [(c["note_id"], c["nlp_system"]) for c in coded], codes, run))
         summary = _summarize(shards, store)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -288,6 +295,23 @@ def run_job(
         type_concept_check=type_check, coder=coder_id, codes_ranked=sum(c["codes"] for c in coded),
         codes_accepted=sum(c["accepted"] for c in coded), **summary,
     )
+
+
+def _run_row(run_at: dt.datetime, seconds: float, read: int, coded: list[dict], dead: list[dict],
+             dead_letter_file: Path, paths: list[str], fmt: str, store: ConceptStore, coder: str | None) -> dict:
+    """The run's row of table clin_linker_run (``schemas.tables.RUN``): what a review of the run needs beyond the
+    rows themselves. The input files are recorded so a report can read the note text back from them instead of the
+    database keeping a copy of it."""
+    return {
+        "run_id": uuid.uuid4().hex, "nlp_system": coded[0]["nlp_system"] if coded else None, "started_at": run_at,
+        "seconds": round(seconds, 3), "notes_read": read, "notes_coded": len(coded), "notes_dead_lettered": len(dead),
+        "dead_letter_reasons": json.dumps(dict(Counter(d["reason_code"] for d in dead))),
+        "dead_letter_file": str(dead_letter_file), "note_files": json.dumps(paths), "note_format": fmt,
+        "nil_threshold": next((c["nil_threshold"] for c in coded if c.get("nil_threshold") is not None), None),
+        "vocabularies": json.dumps([{k: v.get(k) for k in ("vocabulary_id", "version", "concepts")}
+                                    for v in store.manifest.get("vocabularies", [])]),
+        "coder": coder,
+    }
 
 
 def _summarize(shards: list[Path], store: ConceptStore) -> dict:

@@ -71,6 +71,7 @@ class NoteResult:
     events: list[dict] = field(default_factory=list)  # derived event candidates (only with derive_events)
     event_skip: str | None = None  # why the note cannot have derived events (missing person_id/date)
     codes: list[dict] = field(default_factory=list)  # its ranked code list as NOTE_CODE rows (only with coding)
+    nil_threshold: float | None = None  # the score below which the linker wrote NIL (for the run log)
 
 
 class SpacyNoteModelHandler(ModelHandler[Note, NoteResult, NotePipeline]):
@@ -98,11 +99,15 @@ class SpacyNoteModelHandler(ModelHandler[Note, NoteResult, NotePipeline]):
         nlp, coder = model.nlp, model.coder
         system = nlp_system(model_ids(nlp))
         results = []
-        store = linker_of(nlp).resources.store
+        linker = linker_of(nlp)
+        store = linker.resources.store
+        # one NIL rule applies (pipeline.linker_component): the reranker's calibrated threshold, else the cosine one
+        threshold = linker.reranker.threshold if linker.reranker is not None else linker.threshold
         coded_vocabulary = self.coding.vocabulary if self.coding else None
         for doc, note in nlp.pipe(((n.note_text, n) for n in notes), as_tuples=True):
             rows = note_nlp_rows(doc, note.note_id, store, system, self.run_at, self.section_concepts)
-            result = NoteResult(note.note_id, note.source, note.position, rows, nlp_system=system)
+            result = NoteResult(note.note_id, note.source, note.position, rows, nlp_system=system,
+                                nil_threshold=threshold)
             codes = coder(doc) if coder else []
             if coder:
                 result.codes = note_code_rows(note.note_id, codes, coder.model_id, store)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from importlib.metadata import version
 from typing import TYPE_CHECKING
@@ -105,7 +106,8 @@ def term_modifiers(span: Span, concept_key: str | None) -> str:
 def note_nlp_rows(doc: Doc, note_id: int, store: ConceptStore, system: str, run_at: dt.datetime,
                   section_concepts: Mapping[str, int] | None = None) -> list[dict]:
     """One staged NOTE_NLP row (columns of :data:`~clin_linker.schemas.tables.STAGED_NOTE_NLP`) per linked (or
-    NIL) mention of ``doc``: the NOTE_NLP columns plus the mention's label, concept, score, flags and section.
+    NIL) mention of ``doc``: the NOTE_NLP columns plus the mention's label, concept, score, flags, section, character
+    span and top candidates.
 
     ``note_nlp_source_concept_id`` is the linked concept's id (local ids allowed only here);
     ``note_nlp_concept_id`` its standard concept via Maps to, else 0. NIL mentions keep both at 0.
@@ -147,9 +149,21 @@ def note_nlp_rows(doc: Doc, note_id: int, store: ConceptStore, system: str, run_
                 "uncertain": bool(span._.is_uncertain),
                 "historical": bool(span._.is_historical),
                 "section": span._.section,
+                "start_char": span.start_char,
+                "end_char": span.end_char,
+                "candidates": candidates_json(span._.candidates, store),
             }
         )
     return rows
+
+
+def candidates_json(candidates: Iterable[tuple[str, float]], store: ConceptStore) -> str:
+    """A mention's candidates, best first, as compact JSON ``[{concept_key, concept_name, score}]``: with their
+    names, because a reader of the output (the review report) has no concept store, and the CONCEPT table holds
+    only the concepts rows point at."""
+    return json.dumps([{"concept_key": key, "concept_name": store[key].concept_name if key in store else "",
+                        "score": round(float(score), 4)} for key, score in candidates],
+                      separators=(",", ":"), ensure_ascii=False)
 
 
 def event_rows(doc: Doc, note_id: int, person_id: int, day: dt.date, store: ConceptStore, system: str,

@@ -9,6 +9,8 @@ Files (package data, read with :mod:`importlib.resources` so they work from an i
   note supports each derived clinical event, so re-runs replace derived rows (:func:`event_source_ddl`).
 - ``duckdb/clin_linker_note_code.sql``, ``postgresql/...``: clin-linker's per-note ranked code lists
   (``clin-linker code --db``; :func:`note_code_ddl`).
+- ``duckdb/clin_linker_run.sql``, ``postgresql/...``: clin-linker's run log and the structured fields of each
+  mention of a run (``clin-linker run``, read by ``clin-linker report``; :func:`run_ddl`).
 - ``tables.py`` (:mod:`clin_linker.schemas.tables`, imported on its own: it needs pyarrow): the pyarrow row schema
   of every table clin-linker writes or stages, the one column list the row builder, the job and the sinks use;
   tests/test_schemas.py checks it against both DDLs.
@@ -20,7 +22,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 
-__all__ = ["DIALECTS", "SCHEMA_NAMES", "ddl", "event_source_ddl", "json_schema", "note_code_ddl"]
+__all__ = ["DIALECTS", "SCHEMA_NAMES", "ddl", "event_source_ddl", "json_schema", "note_code_ddl", "run_ddl"]
 
 DIALECTS: tuple[str, ...] = ("duckdb", "postgresql")
 SCHEMA_NAMES: tuple[str, ...] = ("note", "dead_letter")
@@ -28,6 +30,7 @@ SCHEMA_NAMES: tuple[str, ...] = ("note", "dead_letter")
 _DDL_FILE = "omop_cdm_v54.sql"
 _EVENT_SOURCE_FILE = "clin_linker_event_source.sql"
 _NOTE_CODE_FILE = "clin_linker_note_code.sql"
+_RUN_FILE = "clin_linker_run.sql"
 
 
 def _dialect(dialect: str) -> str:
@@ -54,6 +57,12 @@ def note_code_ddl(dialect: str = "duckdb") -> str:
     """DDL of clin-linker's per-note code list table (``clin-linker code --db``; not an OMOP CDM table)."""
     return (resources.files(__name__).joinpath(_dialect(dialect)).joinpath(_NOTE_CODE_FILE)
             .read_text(encoding="utf-8"))
+
+
+def run_ddl(dialect: str = "duckdb") -> str:
+    """DDL of clin-linker's run log and mention details (``clin_linker_run``, ``clin_linker_mention``): what a
+    review report needs beyond the CDM rows (not OMOP CDM tables)."""
+    return resources.files(__name__).joinpath(_dialect(dialect)).joinpath(_RUN_FILE).read_text(encoding="utf-8")
 
 
 def json_schema(name: str) -> dict:

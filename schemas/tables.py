@@ -5,11 +5,12 @@ and types from these schemas, and tests/test_schemas.py checks them against the 
 a column can only be added in one place (and in the DDL).
 
 - CDM tables (:data:`NOTE_NLP`, :data:`CONCEPT`, the derived event tables in :data:`EVENT_TABLES`) and clin-linker's
-  :data:`EVENT_SOURCE`: the columns we write, in DDL order, with the DDL's types (event tables: only the columns
-  we fill; the others stay NULL).
+  :data:`EVENT_SOURCE`, :data:`NOTE_CODE`, :data:`RUN` and :data:`MENTION`: the columns we write, in DDL order,
+  with the DDL's types (event tables: only the columns we fill; the others stay NULL).
 - Staged rows (what workers write to Parquet for the sink): :data:`STAGED_NOTE_NLP` is NOTE_NLP plus the
-  mention's structured fields (label, linked concept, score, context flags, section), so summaries and later
-  outputs read them instead of parsing ``term_modifiers``; the sink writes only the NOTE_NLP columns.
+  mention's structured fields (label, linked concept, score, context flags, section, span, top candidates), so
+  summaries and later outputs read them instead of parsing ``term_modifiers``; the sink writes the NOTE_NLP
+  columns to NOTE_NLP and the others to :data:`MENTION`.
   :data:`STAGED_EVENT` is one derived-event candidate, whichever table it goes to.
 """
 from __future__ import annotations
@@ -18,8 +19,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-__all__ = ["CONCEPT", "EVENT_SOURCE", "EVENT_TABLES", "EventTable", "NOTE_CODE", "NOTE_NLP", "STAGED_EVENT",
-           "STAGED_NOTE_NLP", "duckdb_type"]
+__all__ = ["CONCEPT", "EVENT_SOURCE", "EVENT_TABLES", "EventTable", "MENTION", "NOTE_CODE", "NOTE_NLP", "RUN",
+           "STAGED_EVENT", "STAGED_NOTE_NLP", "duckdb_type"]
 
 NOTE_NLP = pa.schema([
     ("note_nlp_id", pa.int64()), ("note_id", pa.int64()), ("section_concept_id", pa.int32()),
@@ -31,11 +32,14 @@ NOTE_NLP = pa.schema([
 
 #: NOTE_NLP + what a mention is beyond its CDM row. ``concept_key`` None = NIL (then ``vocabulary_id`` is None
 #: too); ``score`` is the linker's unrounded score (None when the linker gave none); ``section`` None = before
-#: any section header.
+#: any section header; ``start_char``/``end_char`` the span in the note text (``lexical_variant`` is cut at 250
+#: characters, so its length does not give the end); ``candidates`` the linker's top candidates as JSON
+#: ``[{concept_key, concept_name, score}]``, best first.
 STAGED_NOTE_NLP = pa.schema(list(NOTE_NLP) + [
     ("label", pa.string()), ("concept_key", pa.string()), ("vocabulary_id", pa.string()), ("score", pa.float64()),
     ("negated", pa.bool_()), ("family", pa.bool_()), ("hypothetical", pa.bool_()), ("uncertain", pa.bool_()),
-    ("historical", pa.bool_()), ("section", pa.string()),
+    ("historical", pa.bool_()), ("section", pa.string()), ("start_char", pa.int32()), ("end_char", pa.int32()),
+    ("candidates", pa.string()),
 ])
 
 CONCEPT = pa.schema([
@@ -63,6 +67,28 @@ NOTE_CODE = pa.schema([
     ("note_id", pa.int64()), ("coder", pa.string()), ("code_rank", pa.int32()), ("vocabulary_id", pa.string()),
     ("concept_code", pa.string()), ("concept_id", pa.int32()), ("score", pa.float64()), ("accepted", pa.bool_()),
     ("modifiers", pa.string()), ("evidence", pa.string()),
+])
+
+
+#: clin-linker's run log (not CDM): one row per ``clin-linker run``, what a review report says about the run as a
+#: whole (counts, time, inputs, NIL threshold, vocabularies); JSON text in the ``dead_letter_reasons``,
+#: ``note_files`` and ``vocabularies`` columns.
+RUN = pa.schema([
+    ("run_id", pa.string()), ("nlp_system", pa.string()), ("started_at", pa.timestamp("us")), ("seconds", pa.float64()),
+    ("notes_read", pa.int64()), ("notes_coded", pa.int64()), ("notes_dead_lettered", pa.int64()),
+    ("dead_letter_reasons", pa.string()), ("dead_letter_file", pa.string()), ("note_files", pa.string()),
+    ("note_format", pa.string()), ("nil_threshold", pa.float64()), ("vocabularies", pa.string()),
+    ("coder", pa.string()),
+])
+
+#: clin-linker's mention details (not CDM): one row per NOTE_NLP row of a run, the :data:`STAGED_NOTE_NLP` columns
+#: beyond NOTE_NLP (every one but ``run_id`` comes from there by name), so readers never parse ``term_modifiers``.
+MENTION = pa.schema([
+    ("note_nlp_id", pa.int64()), ("run_id", pa.string()), ("note_id", pa.int64()), ("nlp_system", pa.string()),
+    ("start_char", pa.int32()), ("end_char", pa.int32()), ("label", pa.string()), ("concept_key", pa.string()),
+    ("vocabulary_id", pa.string()), ("score", pa.float64()), ("negated", pa.bool_()), ("family", pa.bool_()),
+    ("hypothetical", pa.bool_()), ("uncertain", pa.bool_()), ("historical", pa.bool_()), ("section", pa.string()),
+    ("candidates", pa.string()),
 ])
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 
 import pytest
 import spacy
@@ -73,9 +74,13 @@ def test_staged_rows_are_note_nlp_plus_the_mentions_structured_fields(tmp_path):
     assert {c: linked[c] for c in structured} == {
         "label": "CONDITION", "concept_key": "ICD10CM:K92.2", "vocabulary_id": "ICD10CM", "score": 0.914,
         "negated": False, "family": False, "hypothetical": False, "uncertain": False, "historical": False,
-        "section": None}
+        "section": None, "start_char": 0, "end_char": 8,
+        "candidates": json.dumps([{"concept_key": "ICD10CM:K92.2", "concept_name": store["ICD10CM:K92.2"].concept_name,
+                                   "score": 0.914}], separators=(",", ":"))}
     assert (nil["concept_key"], nil["vocabulary_id"], nil["negated"], nil["section"]) == (
         None, None, True, "past_medical_history")
+    assert (nil["start_char"], nil["end_char"]) == (19, 46)
+    assert json.loads(nil["candidates"])[0]["concept_key"] == "ICD10CM:K92.2"  # a NIL mention keeps its candidates
     assert "score=0.91" in linked["term_modifiers"]  # the text keeps its rounding; the column keeps the score
 
 

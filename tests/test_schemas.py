@@ -394,20 +394,23 @@ def _subsequence(part: list, whole: list) -> bool:
 
 def _written_tables():
     """(table, pyarrow schema, whether we write every column of it) for each table clin-linker writes."""
-    from clin_linker.schemas.tables import CONCEPT, EVENT_SOURCE, EVENT_TABLES, NOTE_CODE, NOTE_NLP
+    from clin_linker.schemas.tables import CONCEPT, EVENT_SOURCE, EVENT_TABLES, MENTION, NOTE_CODE, NOTE_NLP, RUN
 
     return ([("note_nlp", NOTE_NLP, True), ("concept", CONCEPT, True), ("clin_linker_event_source", EVENT_SOURCE, True),
-             ("clin_linker_note_code", NOTE_CODE, True)]
+             ("clin_linker_note_code", NOTE_CODE, True), ("clin_linker_run", RUN, True),
+             ("clin_linker_mention", MENTION, True)]
             + [(t.name, t.schema, False) for t in EVENT_TABLES])
 
 
 def test_row_schemas_match_the_duckdb_ddl():
-    from clin_linker.schemas import event_source_ddl, note_code_ddl
+    from clin_linker.schemas import event_source_ddl, note_code_ddl, run_ddl
     from clin_linker.schemas.tables import duckdb_type
 
     con = _duckdb_with_cdm()
     con.execute(event_source_ddl("duckdb"))
     con.execute(note_code_ddl("duckdb"))
+    for _ in range(2):  # IF NOT EXISTS: the sink runs it on every write
+        con.execute(run_ddl("duckdb"))
     for table, schema, complete in _written_tables():
         ddl_columns = [(name, dtype) for name, dtype, _ in _columns(con, table)]
         ours = [(field.name, duckdb_type(field.type)) for field in schema]
@@ -421,12 +424,23 @@ def test_row_schemas_match_the_duckdb_ddl():
 
 
 def test_row_schemas_match_the_postgresql_ddl():
-    from clin_linker.schemas import event_source_ddl, note_code_ddl
+    from clin_linker.schemas import event_source_ddl, note_code_ddl, run_ddl
 
-    pg = _parse_ddl(ddl("postgresql") + "\n" + event_source_ddl("postgresql") + "\n" + note_code_ddl("postgresql"))
+    pg = _parse_ddl(ddl("postgresql") + "\n" + event_source_ddl("postgresql") + "\n" + note_code_ddl("postgresql")
+                    + "\n" + run_ddl("postgresql"))
     for table, schema, complete in _written_tables():
         names = [name for name, _ in pg[table]]
         assert (schema.names == names) if complete else _subsequence(schema.names, names), table
+
+
+def test_mention_columns_come_from_the_staged_rows():
+    """The sink fills clin_linker_mention from the staged NOTE_NLP shards by column name (run_id aside)."""
+    from clin_linker.schemas.tables import MENTION, NOTE_NLP, STAGED_NOTE_NLP
+
+    staged = {field.name: field.type for field in STAGED_NOTE_NLP}
+    assert all(staged[f.name] == f.type for f in MENTION if f.name != "run_id")
+    beyond_cdm = [name for name in STAGED_NOTE_NLP.names if name not in NOTE_NLP.names]
+    assert set(beyond_cdm) <= set(MENTION.names)  # nothing staged for review is dropped on the way
 
 
 def test_event_tables_are_filled_from_staged_columns():

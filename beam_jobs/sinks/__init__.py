@@ -9,7 +9,8 @@ validation and dead letters.
 Contract for implementations:
 
 - read the shards with the schemas of :mod:`clin_linker.schemas.tables` (:data:`STAGED_NOTE_NLP`,
-  :data:`STAGED_EVENT`, :data:`NOTE_CODE`); a database sink writes only the CDM columns of each table;
+  :data:`STAGED_EVENT`, :data:`NOTE_CODE`); a database sink writes only the CDM columns of each CDM table (the
+  staged mention columns beyond them go to clin-linker's :data:`MENTION` table, with the run's :data:`RUN` row);
 - be idempotent: a re-run of the same notes with the same ``nlp_system`` replaces what that system wrote for them,
   never duplicates it (row ids are deterministic, see ``pipeline.omop.stable_id``);
 - write all of a run or nothing of it (one transaction where the output has them);
@@ -17,7 +18,7 @@ Contract for implementations:
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -49,6 +50,9 @@ class StagedRun:
     coded_notes: Sequence[tuple[int, str]]
     #: The document coder's lists; None when the run did not code documents: then their table is left alone.
     note_codes: StagedCodes | None = None
+    #: The run's own record (a ``schemas.tables.RUN`` row): with it the sink also logs the run and keeps its
+    #: mentions' structured columns (``schemas.tables.MENTION``) for review; None: those tables are left alone.
+    run: Mapping[str, object] | None = None
 
 
 class Sink(Protocol):

@@ -3,9 +3,9 @@
 Beam workers never open the database (DuckDB allows one writer process per file, DESIGN §5); they stage Parquet
 shards, and :meth:`DuckDBSink.write` bulk-inserts them afterwards in one transaction: NOTE_NLP (only its CDM
 columns), the CONCEPT rows the written ids need (local ids and 0), with derived events the event tables and
-their bookkeeping table (:mod:`.duckdb_events`), and with document coding the per-note code lists
-(:mod:`.note_codes`). Earlier rows of the same notes and system (or coder) are replaced, so a re-run never
-duplicates rows.
+their bookkeeping table (:mod:`.duckdb_events`), with document coding the per-note code lists
+(:mod:`.note_codes`), and the run's log row with its mentions' details (:mod:`.duckdb_run`). Earlier rows of the
+same notes and system (or coder) are replaced, so a re-run never duplicates rows.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from ...schemas import ddl
 from ...schemas.tables import CONCEPT, NOTE_NLP
 from . import StagedRun
 from .duckdb_events import event_concept_ids, load_events, scalar
+from .duckdb_run import load_run
 from .note_codes import load_note_codes, note_code_concept_ids
 
 
@@ -42,8 +43,9 @@ class DuckDBSink:
         NOTE_NLP rows that the same ``nlp_system`` wrote earlier for the same notes are replaced, so a re-run
         never leaves two versions of a note's mentions. With ``run.events`` (a list, possibly empty), the events
         derived earlier from ``run.coded_notes`` are replaced too, and with ``run.note_codes`` the coder's earlier
-        lists of those notes. Returns rows inserted per table and rows replaced (``note_nlp_replaced``,
-        ``events_replaced``, ``note_codes_replaced``).
+        lists of those notes; with ``run.run`` the run is logged and its mentions' details replace the earlier ones.
+        Returns rows inserted per table and rows replaced (``note_nlp_replaced``, ``events_replaced``,
+        ``note_codes_replaced``, ``mentions_replaced``).
         """
         self.database.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(self.database))
@@ -64,6 +66,8 @@ class DuckDBSink:
                 inserted.update(load_note_codes(con, list(run.note_codes.shards), run.note_codes.coder,
                                                 [note_id for note_id, _ in run.coded_notes]))
                 concept_ids.update(note_code_concept_ids(con, list(run.note_codes.shards)))
+            if run.run is not None:
+                inserted.update(load_run(con, run.run, list(run.note_nlp), list(run.coded_notes)))
             inserted["concept"] = _load_concepts(con, concept_rows(concept_ids, self.store))
             con.execute("commit")
             return inserted

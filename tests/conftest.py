@@ -2,6 +2,9 @@
 when unset) and reused: it is the same artifact README command 1 builds."""
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -35,3 +38,24 @@ def small_index(tmp_path_factory) -> Path:
     build_store(load_sources([f"custom:SITE={FIXTURES / 'custom' / 'site_problems.csv'}"]), root / "store")
     build_index(root / "store", DEFAULT_ENCODER_DIR, root / "index")
     return root / "index"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, for the tests that open the review report in a real (headless) browser.
+
+    Installed here when missing and we are root with apt-get (a fresh CI machine: `.ci/run` needs no step of its
+    own); skipped, saying why, only when no browser can be had."""
+    found = shutil.which("chromium")
+    why = "the Debian package chromium is not installed, and installing it needs root and apt-get"
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for step in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]):
+            done = subprocess.run(step, capture_output=True, text=True, timeout=1200, env=env)
+            if done.returncode != 0:
+                why = f"`{' '.join(step)}` failed: {done.stderr.strip()[-300:]}"
+                break
+        found = shutil.which("chromium")
+    if found is None:
+        pytest.skip(f"no browser for the report test: {why} (run `apt-get install -y chromium` as root)")
+    return found

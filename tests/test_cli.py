@@ -11,7 +11,7 @@ import pytest
 
 COMMANDS = [[], ["run"], ["vocab"], ["vocab", "build"], ["index"], ["index", "build"], ["model"], ["eval"],
             ["eval", "ner"], ["eval", "context"], ["eval", "linking"], ["train"], ["train", "ner"], ["train", "biencoder"],
-            ["model", "export-encoder"], ["model", "calibrate-reranker"]]
+            ["model", "export-encoder"], ["model", "calibrate-reranker"], ["report"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")

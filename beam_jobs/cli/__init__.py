@@ -1,7 +1,7 @@
 """``clin-linker``: one command, a sub-command per job; the whole product's front door.
 
 It lives in ``beam_jobs`` because that package sits on top of the import graph (it may import every other
-folder, none imports it). Each folder contributes its own sub-commands (ontologies: vocab/index; beam_jobs: run;
+folder, none imports it). Each folder contributes its own sub-commands (ontologies: vocab/index; beam_jobs: run, code, report;
 models: model/train; pipeline: eval), registered here.
 """
 from __future__ import annotations
@@ -15,9 +15,11 @@ from collections.abc import Sequence
 def build_parser() -> argparse.ArgumentParser:
     from ...models import cli as models_cli
     from ...ontologies import cli as ontologies_cli
+    from ...pipeline import feature_reranker_train as feature_reranker_cli
     from ...pipeline.coder import cli as coder_cli
     from ...pipeline.evaluation import cli as evaluation_cli
     from . import code as code_cli
+    from . import report as report_cli
     from . import run as run_cli
 
     parser = argparse.ArgumentParser(
@@ -29,9 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run_cli.register(commands)
     code_cli.register(commands)
+    report_cli.register(commands)
     ontologies_cli.register(commands)
     train_commands, model_commands = models_cli.register(commands)
     coder_cli.register(train_commands)
+    feature_reranker_cli.register(train_commands)
     evaluation_cli.register(commands, model_commands=model_commands)
     return parser
 

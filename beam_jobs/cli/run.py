@@ -90,6 +90,11 @@ def _run(args: argparse.Namespace) -> int:
               f"({summary.failed_share():.1%}) failed in the pipeline (limit {args.max_failed_share:.1%}, "
               f"--max-failed-share); see the dead letters in {summary.dead_letter_file}")
         failed = True
+    if not args.no_report:  # last: the file a person opens next (a failed run's report helps most)
+        from ..report import write_report
+        from .report import print_report_line
+
+        print_report_line(write_report(Path(args.out)))
     return 1 if failed else 0
 
 
@@ -112,6 +117,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "validate them (bad ones go to a dead-letter JSONL file with the reason), link them with the "
         "clin_linker spaCy pipeline inside Apache Beam RunInference, and write OMOP CDM v5.4 NOTE_NLP rows "
         "(plus CONCEPT rows for local concept ids) to DuckDB. Re-runs upsert, never duplicate. "
+        "It ends by writing a review report, OUT.report.html (--no-report: none). "
         "Without --notes it runs on the shipped synthetic sample notes.",
         epilog="Beam options go after `--`, e.g. `clin-linker run --notes n.jsonl -- --runner=DirectRunner "
         "--direct_running_mode=multi_processing --direct_num_workers=2`.",
@@ -159,6 +165,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--section-concepts", metavar="FILE.json",
                      help="section -> concept map overrides, {title: concept id or concept key}, for "
                      "NOTE_NLP.section_concept_id (default: the LOINC section concepts the vocabulary holds, else 0)")
+    run.add_argument("--no-report", action="store_true",
+                     help="do not write the review report OUT.report.html (summary, plots, notes with their "
+                     "mentions highlighted; it holds note text, docs/report.md); `clin-linker report` writes one later")
     run.add_argument("--max-failed-share", type=_share, default=0.05, metavar="SHARE",
                      help="exit with status 1 when more than this share (0..1) of the notes that reached the pipeline "
                      "failed in it (dead letters with reason pipeline_error; invalid input does not count; "

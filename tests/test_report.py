@@ -274,6 +274,14 @@ def test_readme_command_1_ends_with_the_report_and_no_report_writes_none(default
     assert not (tmp_path / "quiet.duckdb.report.html").exists() and "report " not in done.stdout
 
 
+def test_readme_shows_the_report():
+    """README stays a front door (at most 150 lines) and shows the per-note view with a link to the report's page."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 150
+    assert "docs/report.md" in readme and "docs/report-note-view.png" in readme
+    assert (ROOT / "docs" / "report-note-view.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def _chromium(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                            "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -9,9 +9,10 @@ Used by the ``clin_linker`` component when its config sets ``rerank = true`` (of
    ordered by calibrated probability (``models.reranker.scoring``);
 3. below the NIL threshold the mention's concept is None; its reranked candidates stay on the span.
 
-Results are cached per (context, label, reranked candidates) for the life of the component, with the context
-lower-cased and whitespace-collapsed: the model is uncased, so every context sharing a key gets exactly the same input ids and the
-cache never changes a result (it pays for templated notes and repeated sentences). Scoring is one onnxruntime call
+Results are cached per (context, label, reranked candidates) for the life of the component, with the text around
+the mention lower-cased and whitespace-collapsed (the mention itself keeps its case: "MS" is a short form, "ms" may
+not be): the models read the surrounding text uncased, so every context sharing a key gets exactly the same inputs
+and the cache never changes a result (it pays for templated notes and repeated sentences). Scoring is one onnxruntime call
 per ``mentions_per_call`` mentions; at 1 (default) a mention's scores depend only on its own candidates (dynamic
 int8 scales activations per call), so re-running a note writes the same rows however the notes were batched.
 """
@@ -25,26 +26,28 @@ from pathlib import Path
 
 from ..models.artifacts import ARTIFACTS_DIR
 from ..models.reranker.calibration import CALIBRATION_FILE, NilCalibrator
-from ..models.reranker.inputs import MentionContext, candidate_text
-from ..models.reranker.runtime import OnnxCrossEncoder
+from ..models.reranker.features import CandidateView
+from ..models.reranker.inputs import MentionContext
+from ..models.reranker.runtime import load_reranker_model
 from ..models.reranker.scoring import rerank
 from .candidate_generator import Candidate
 
 log = logging.getLogger("clin_linker.reranking")
 
 #: The shipped reranker (int8 ONNX + calibration.json), used when ``rerank`` is on and ``reranker_dir`` is "".
-DEFAULT_RERANKER_DIR = ARTIFACTS_DIR / "reranker_context_int8"
+DEFAULT_RERANKER_DIR = ARTIFACTS_DIR / "reranker_context"
 
-_SESSIONS: dict[tuple[str, int], OnnxCrossEncoder] = {}
+_SESSIONS: dict[tuple[str, int], object] = {}
 _LOCK = threading.Lock()
 
 
-def shared_cross_encoder(model_dir: Path, threads: int = 0) -> OnnxCrossEncoder:
-    """One onnxruntime session per (model, threads) per process, shared by every pipeline (read-only)."""
+def shared_reranker_model(model_dir: Path, threads: int = 0):
+    """One reranker model (onnxruntime sessions, text-vector memo) per (model, threads) per process, shared by
+    every pipeline: its memo only ever caches a text's own vector, so sharing it changes no result."""
     key = (str(Path(model_dir).resolve()), threads)
     with _LOCK:
         if key not in _SESSIONS:
-            _SESSIONS[key] = OnnxCrossEncoder(model_dir, threads=threads or None)
+            _SESSIONS[key] = load_reranker_model(model_dir, threads=threads or None)
         return _SESSIONS[key]
 
 
@@ -103,13 +106,13 @@ class MentionReranker:
     """
 
     def __init__(self, model_dir: Path, threads: int = 0, rerank_k: int = 5, nil_threshold: float = -1.0,
-                 skip_exact: bool = True, mentions_per_call: int = 1, cache_size: int = 200_000,
+                 skip_exact: bool = False, mentions_per_call: int = 1, cache_size: int = 200_000,
                  domain_of: Callable[[str], str] = _no_domain):
         if rerank_k < 1:
             raise ValueError(f"clin_linker: rerank_k must be >= 1, got {rerank_k}")
         if mentions_per_call < 1:
             raise ValueError(f"clin_linker: rerank_mentions_per_call must be >= 1, got {mentions_per_call}")
-        self.encoder = shared_cross_encoder(model_dir, threads)
+        self.encoder = shared_reranker_model(model_dir, threads)
         calibration = Path(model_dir) / CALIBRATION_FILE
         if calibration.exists():
             self.calibrator = NilCalibrator.load(calibration)
@@ -131,19 +134,27 @@ class MentionReranker:
     def model_id(self) -> str:
         return self.encoder.model_id
 
+    def clear_caches(self) -> None:
+        """Forget every cached outcome and memoised text vector (a cold start, as a fresh process has)."""
+        self._cache.clear()
+        clear = getattr(self.encoder, "clear_memo", None)
+        if clear is not None:
+            clear()
+
     @property
     def threshold(self) -> float:
         return self.calibrator.threshold
 
-    def head_logits(self, contexts: Sequence[MentionContext], candidates: Sequence[Sequence[Candidate]]) -> list:
-        """Cross-encoder logits of each mention's top ``rerank_k`` candidates, in retrieval order.
+    def head_logits(self, contexts: Sequence[MentionContext], labels: Sequence[str],
+                    candidates: Sequence[Sequence[Candidate]]) -> list:
+        """Reranker logits of each mention's top ``rerank_k`` candidates, in retrieval order.
 
-        Each candidate is read as its matched name plus its domain, the shape the reranker was trained on. The NIL
-        calibration (``pipeline.evaluation.nil``) fits on exactly these logits.
+        Each candidate is read as its matched name, retrieval cosine, exact flag and domain, the shape the reranker
+        was trained on. The NIL calibration (``pipeline.evaluation.nil``) fits on exactly these logits.
         """
-        groups = [(ctx, [candidate_text(c.name or c.concept_key, self.domain_of(c.concept_key))
-                         for c in cands[: self.rerank_k]]) for ctx, cands in zip(contexts, candidates)]
-        return self.encoder.score_groups(groups, groups_per_call=self.mentions_per_call)
+        views = [[CandidateView(c.name or c.concept_key, c.score, c.exact, self.domain_of(c.concept_key))
+                  for c in cands[: self.rerank_k]] for cands in candidates]
+        return self.encoder.score_mentions(contexts, labels, views, groups_per_call=self.mentions_per_call)
 
     def link(self, contexts: Sequence[MentionContext], labels: Sequence[str],
              candidates: Sequence[Sequence[Candidate]], k: int) -> list[Linked]:
@@ -151,7 +162,7 @@ class MentionReranker:
         out: list[Linked | None] = [None] * len(contexts)
         todo: dict[tuple, list[int]] = {}
         for i, (ctx, label, cands) in enumerate(zip(contexts, labels, candidates)):
-            key = (ctx.left.lower(), ctx.mention.lower(), ctx.right.lower(), label,
+            key = (ctx.left.lower(), ctx.mention, ctx.right.lower(), label,
                    tuple(c.concept_key for c in cands[: self.rerank_k]))
             if not cands:
                 out[i] = Linked([], None, None, False)
@@ -165,7 +176,7 @@ class MentionReranker:
         if todo:
             keys = list(todo)
             heads = [list(candidates[todo[key][0]][: self.rerank_k]) for key in keys]
-            logits = self.head_logits([contexts[todo[key][0]] for key in keys], heads)
+            logits = self.head_logits([contexts[todo[key][0]] for key in keys], [key[3] for key in keys], heads)
             if len(self._cache) + len(keys) > self.cache_size:
                 self._cache.clear()
             for key, head, lg in zip(keys, heads, logits):

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 def build_parser() -> argparse.ArgumentParser:
     from ...models import cli as models_cli
     from ...ontologies import cli as ontologies_cli
+    from ...pipeline import feature_reranker_train as feature_reranker_cli
     from ...pipeline.coder import cli as coder_cli
     from ...pipeline.evaluation import cli as evaluation_cli
     from . import code as code_cli
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     ontologies_cli.register(commands)
     train_commands, model_commands = models_cli.register(commands)
     coder_cli.register(train_commands)
+    feature_reranker_cli.register(train_commands)
     evaluation_cli.register(commands, model_commands=model_commands)
     return parser
 

@@ -15,7 +15,8 @@ import onnxruntime as ort
 
 from ..artifacts import ArtifactInfo, read_artifact
 from ..encoder_runtime import default_threads
-from .inputs import MentionContext, PairEncoder, TokenBudget
+from .features import CandidateView
+from .inputs import MentionContext, PairEncoder, TokenBudget, candidate_text
 
 #: ``artifact.json`` "kind" of a context cross-encoder artifact (a sentence encoder directory is refused).
 KIND = "context-cross-encoder"
@@ -51,6 +52,13 @@ class OnnxCrossEncoder:
         (scores,) = self.session.run(["score"], inputs)
         return np.asarray(scores, dtype=np.float32).reshape(-1)
 
+    def score_mentions(self, contexts: Sequence[MentionContext], labels: Sequence[str],
+                       candidates: Sequence[Sequence[CandidateView]], groups_per_call: int = 1) -> list[np.ndarray]:
+        """Logits of each mention's candidates, each read as its matched name and domain (the label is not read:
+        the cross-encoder sees the candidate's domain and the context instead)."""
+        return self.score_groups([(ctx, [candidate_text(c.name, c.domain) for c in cands])
+                                  for ctx, cands in zip(contexts, candidates)], groups_per_call)
+
     def score_groups(self, groups: Sequence[Group], groups_per_call: int = 1) -> list[np.ndarray]:
         """Logits of each group's candidates, ``groups_per_call`` groups per onnxruntime call.
 
@@ -75,3 +83,16 @@ class OnnxCrossEncoder:
             scores = self._run(self.pairs.assemble(q, cands[lo:hi]))
             out += [scores[bounds[g] - lo : bounds[g + 1] - lo] for g in range(start, stop)]
         return out
+
+
+def load_reranker_model(model_dir: str | Path, threads: int | None = None):
+    """The scorer of a reranker artifact by its ``kind``: the feature reranker (shipped) or a cross-encoder.
+
+    Both answer ``score_mentions(contexts, labels, candidates, groups_per_call)`` with one logit per candidate.
+    """
+    from .feature_runtime import KIND as FEATURE_KIND, OnnxFeatureReranker
+
+    kind = read_artifact(Path(model_dir)).meta.get("kind")
+    if kind == FEATURE_KIND:
+        return OnnxFeatureReranker(model_dir, threads)
+    return OnnxCrossEncoder(model_dir, threads)

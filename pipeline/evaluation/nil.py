@@ -81,10 +81,10 @@ def simulate_unseen(linker: Linker, pairs: Sequence[dict], reranker: MentionRera
                                    domains=linker.domains)
     mentions = sorted({p["mention"] for p in pairs})
     found, _ = retrieve(sim_linker, mentions, reranker.rerank_k)
-    queries = list(dict.fromkeys((p["mention"], pair_context(p)) for p in pairs))
+    queries = list(dict.fromkeys((p["mention"], p.get("label") or "", pair_context(p)) for p in pairs))
     scored = [q for q in queries if found[q[0]] and not (reranker.skip_exact and found[q[0]][0].exact)]
-    logits = dict(zip(scored, reranker.head_logits([ctx for _, ctx in scored], [found[m] for m, _ in scored]))) \
-        if scored else {}
+    logits = dict(zip(scored, reranker.head_logits([ctx for _, _, ctx in scored], [lab for _, lab, _ in scored],
+                                                   [found[m] for m, _, _ in scored]))) if scored else {}
     by_id = reduced.concepts_for_id()
     heads, is_nil, feats, labels = [], [], [], []
     done: set[tuple[str, tuple[str, ...]]] = set()
@@ -94,7 +94,7 @@ def simulate_unseen(linker: Linker, pairs: Sequence[dict], reranker: MentionRera
         flags = np.array([bool(reduced.ids[reduced.concept_index(c.concept_key, create=False)] & gold)
                           for c in cands[: reranker.rerank_k]], dtype=bool)
         is_nil.append(not any(i in by_id for i in gold))
-        query = (p["mention"], pair_context(p))
+        query = (p["mention"], p.get("label") or "", pair_context(p))
         if query not in logits:
             heads.append((None, None, flags[:1]))
             continue
@@ -149,8 +149,8 @@ def fit_on_simulation(corpora: Sequence[tuple[str | Path, Sequence[str | Path]]]
     """Fit the NIL calibrator on the unseen-concept simulation of each (pairs, dictionaries) corpus, pooled.
 
     ``reranker``: the shipped ``MentionReranker`` (its ``rerank_k`` and skip rule) over the cross-encoder to
-    calibrate. Only doc ``fold`` is used (default "A"; fold "B" stays held out). The threshold is the one reaching
-    ``target_precision`` with the most recall on the pooled simulated mentions, where a right abstention is
+    calibrate. Only doc ``fold`` is used (default "A"; fold "B" stays held out). The threshold is the one with the
+    most recall on the pooled simulated mentions whose precision reaches ``target_precision`` on every corpus, where a right abstention is
     (``target``) "abstention": a mention linking would get wrong (truly NIL or wrong concept), or "nil": a
     truly-NIL mention only.
     """
@@ -173,12 +173,14 @@ def fit_on_simulation(corpora: Sequence[tuple[str | Path, Sequence[str | Path]]]
         "fitted_on": report, "doc_fold": fold or "all", "holdout": holdout, "seed": seed,
         "rerank_k": reranker.rerank_k, "skip_exact": reranker.skip_exact,
         "expand_abbreviations": expand_abbreviations, "reranker": reranker.model_id})
-    best, positive = [], []
-    for sim in sims:
+    best, positive, corpus = [], [], []
+    for i, sim in enumerate(sims):
         b, right = outcomes(sim, calibrator)
         best.append(b)
         positive.append(sim["is_nil"] | ~right if target == "abstention" else sim["is_nil"])
-    chosen = choose_threshold(np.concatenate(best), np.concatenate(positive), target_precision)
+        corpus.append(np.full(len(b), i))
+    chosen = choose_threshold(np.concatenate(best), np.concatenate(positive), target_precision,
+                              groups=np.concatenate(corpus))
     calibrator.threshold = chosen["threshold"]
     calibrator.meta["threshold_choice"] = {**chosen, "target": target}
     for name, sim in zip(report, sims):

@@ -88,6 +88,16 @@ def test_threshold_reaches_the_target_nil_precision_on_its_data():
 def test_margin_feature_compares_each_candidate_with_the_best_other():
     f = candidate_features(np.array([1.0, 3.0, 2.0]), np.array([0.9, 0.8, 0.7]))
     assert f[:, 1].tolist() == [-2.0, 1.0, -1.0]
+    # the cosine column is the mention's best, so the probability orders candidates as the logit does
+    assert f[:, 2].tolist() == [0.9, 0.9, 0.9]
+    calibrator = NilCalibrator([0.7, 0.2, 9.0], -8.0, 0.4)
+    order = np.argsort(-calibrator.probability(f))
+    assert order.tolist() == np.argsort(-f[:, 0]).tolist()
+    # a file fitted on the candidate's own cosine (the first rerankers) still reads as fitted
+    old = NilCalibrator([1.0, 0.0, 2.0], 0.0, 0.5, ("logit", "margin", "cosine"))
+    assert candidate_features(f[:, 0], np.array([0.9, 0.8, 0.7]), old.features)[:, 2].tolist() == [0.9, 0.8, 0.7]
+    with pytest.raises(ValueError, match="unknown features"):
+        NilCalibrator([1.0], 0.0, 0.5, ("cosine_of_the_moon",))
 
 
 # --- the tiny trained model ---------------------------------------------------------------------------------------
@@ -292,7 +302,7 @@ def _nlp(index: Path, **linker):
 
 
 def test_pipeline_reranks_and_a_mention_whose_concept_is_absent_abstains(tiny, vocab_index):
-    nlp = _nlp(vocab_index, rerank=True, reranker_dir=str(tiny.int8), rerank_k=RERANK_K)
+    nlp = _nlp(vocab_index, rerank=True, reranker_dir=str(tiny.int8), rerank_k=RERANK_K, rerank_skip_exact=True)
     linker = nlp.get_pipe("clin_linker")
     assert linker.reranker is not None and "rr=tiny-reranker@" in linker.model_id
     doc = nlp(TEXT)
@@ -325,8 +335,8 @@ def test_pipeline_reranks_and_a_mention_whose_concept_is_absent_abstains(tiny, v
     lows = [e for e in doc.ents if e.text.lower() == "low back pain"]
     assert len(lows) == 2
     contexts = [mention_context(TEXT, e.start_char, e.end_char) for e in lows]
-    cached = {key[:4] for key in linker.reranker._cache if key[1] == "low back pain"}
-    assert cached == {(c.left.lower(), c.mention.lower(), c.right.lower(), "CONDITION") for c in contexts}
+    cached = {key[:4] for key in linker.reranker._cache if key[1].lower() == "low back pain"}
+    assert cached == {(c.left.lower(), c.mention, c.right.lower(), "CONDITION") for c in contexts}
     assert len(cached) == 2
     # one context written in another case is the same query to an uncased model: scored once, same outcome
     before = len(linker.reranker._cache)
@@ -360,10 +370,28 @@ def test_saved_reranking_pipeline_carries_its_reranker_and_links_the_same(tiny, 
 
 
 def test_nil_threshold_override_makes_every_reranked_mention_nil(tiny, vocab_index):
-    strict = _nlp(vocab_index, rerank=True, reranker_dir=str(tiny.int8), rerank_k=RERANK_K, nil_threshold=1.0)
+    strict = _nlp(vocab_index, rerank=True, reranker_dir=str(tiny.int8), rerank_k=RERANK_K, nil_threshold=1.0,
+                  rerank_skip_exact=True)
     doc = strict(TEXT)
     for span in doc.ents:
         if span.text.lower() == "recurrent falls":
             assert span._.concept == "SITE:LP001"  # decisive: linked without a probability
         else:
             assert span._.concept is None and span._.candidates
+    # without the shortcut (the default) the decisive mention is reranked too, and abstains like the others
+    every = _nlp(vocab_index, rerank=True, reranker_dir=str(tiny.int8), rerank_k=RERANK_K, nil_threshold=1.0)
+    assert all(span._.concept is None and span._.candidates for span in every(TEXT).ents)
+
+
+def test_threshold_must_hold_on_every_corpus_not_only_pooled():
+    # corpus 0 (large): abstaining below 0.5 is right 95% of the time; corpus 1 (small): only half the time
+    rng = np.random.default_rng(3)
+    best0, nil0 = rng.uniform(0, 0.5, 200), rng.uniform(size=200) < 0.95
+    best1, nil1 = np.r_[np.linspace(0.05, 0.2, 10), np.linspace(0.3, 0.5, 10)], np.r_[[True] * 10, [False] * 10]
+    best, nil = np.r_[best0, best1], np.r_[nil0, nil1]
+    pooled = choose_threshold(best, nil, 0.9)
+    per_corpus = choose_threshold(best, nil, 0.9, groups=np.r_[np.zeros(200), np.ones(20)])
+    assert per_corpus["reached"] and per_corpus["lowest_group_precision"] >= 0.9
+    assert per_corpus["threshold"] < pooled["threshold"]  # stricter: stops before corpus 1's right mentions
+    small = nil_precision_recall(best1, nil1, per_corpus["threshold"])
+    assert small[0] >= 0.9

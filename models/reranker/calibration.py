@@ -6,9 +6,13 @@ the cross-encoder does not (how close the vocabulary is at all). A logistic mode
 
 - ``logit``: the candidate's cross-encoder logit,
 - ``margin``: its logit minus the best other candidate's logit (clipped to +-``MARGIN_CAP``),
-- ``cosine``: its bi-encoder cosine to the mention,
+- ``best_cosine``: the bi-encoder cosine of the mention's best retrieved candidate (the same for all its
+  candidates),
 
-gives P(candidate is right). Every weight is constrained to be >= 0, so the probability never decreases when a
+gives P(candidate is right). The cosine is the mention's best, not the candidate's own: the candidate's own cosine
+is already one of the reranker's inputs, and a per-mention cosine keeps the probability monotone in the logit within
+a mention (logit and margin both grow with it), so ordering by probability is ordering by the reranker. Files
+fitted before this (feature ``cosine``: the candidate's own cosine) still load and score as fitted. Every weight is constrained to be >= 0, so the probability never decreases when a
 feature grows (monotone: a better score can never make a mention *more* NIL) and the sigmoid keeps it in [0, 1].
 It is fitted on every retrieved candidate of dev mentions in the unseen-concept simulation (a share of gold
 concepts removed from the dictionary), so it sees mentions whose right concept is missing. A mention is NIL when
@@ -27,19 +31,21 @@ from pathlib import Path
 
 import numpy as np
 
-FEATURES = ("logit", "margin", "cosine")
+FEATURES = ("logit", "margin", "best_cosine")
+#: Every feature a calibration file may name (``cosine``: the candidate's own, in files of the first rerankers).
+KNOWN_FEATURES = ("logit", "margin", "best_cosine", "cosine")
 #: Margin of a lone candidate (nothing to compare with), and the clip of every margin.
 MARGIN_CAP = 10.0
 CALIBRATION_FILE = "calibration.json"
 
 
-def candidate_features(logits: np.ndarray, cosines: np.ndarray) -> np.ndarray:
-    """(n, 3) features of one mention's n candidates: logit, margin to the best other candidate, cosine."""
+def candidate_features(logits: np.ndarray, cosines: np.ndarray, names: tuple[str, ...] = FEATURES) -> np.ndarray:
+    """(n, len(names)) features of one mention's n candidates (columns named by ``names``: ``KNOWN_FEATURES``)."""
     logits = np.asarray(logits, dtype=np.float64).reshape(-1)
     cosines = np.asarray(cosines, dtype=np.float64).reshape(-1)
     n = len(logits)
     if n == 0:
-        return np.zeros((0, len(FEATURES)))
+        return np.zeros((0, len(names)))
     if n == 1:
         margin = np.array([MARGIN_CAP])
     else:
@@ -47,7 +53,8 @@ def candidate_features(logits: np.ndarray, cosines: np.ndarray) -> np.ndarray:
         best, second = logits[order[0]], logits[order[1]]
         others_best = np.where(np.arange(n) == order[0], second, best)
         margin = np.clip(logits - others_best, -MARGIN_CAP, MARGIN_CAP)
-    return np.stack([logits, margin, cosines], axis=1)
+    columns = {"logit": logits, "margin": margin, "cosine": cosines, "best_cosine": np.full(n, cosines.max())}
+    return np.stack([columns[name] for name in names], axis=1)
 
 
 @dataclass
@@ -63,13 +70,16 @@ class NilCalibrator:
     def __post_init__(self) -> None:
         if len(self.weights) != len(self.features):
             raise ValueError(f"calibration has {len(self.weights)} weights for features {self.features}")
+        if set(self.features) - set(KNOWN_FEATURES):
+            raise ValueError(f"calibration names unknown features {sorted(set(self.features) - set(KNOWN_FEATURES))}; "
+                             f"known: {KNOWN_FEATURES}")
         if any(w < 0 for w in self.weights):
             raise ValueError("calibration weights must be >= 0 (the probability must be monotone in every feature)")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"NIL threshold must be in [0, 1], got {self.threshold}")
 
     def probability(self, features: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities, one per row of ``features`` ((n, 3) from :func:`candidate_features`)."""
+        """Calibrated probabilities, one per row of ``features`` (:func:`candidate_features` of ``self.features``)."""
         x = np.asarray(features, dtype=np.float64).reshape(-1, len(self.features))
         z = self.bias + x @ np.asarray(self.weights, dtype=np.float64)
         return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
@@ -154,16 +164,21 @@ def nil_precision_recall(best_probability: np.ndarray, is_nil: np.ndarray, thres
     return precision, recall, n
 
 
-def choose_threshold(best_probability: np.ndarray, is_nil: np.ndarray, target_precision: float) -> dict:
+def choose_threshold(best_probability: np.ndarray, is_nil: np.ndarray, target_precision: float,
+                     groups: np.ndarray | None = None) -> dict:
     """Highest threshold (most recall) whose precision stays >= ``target_precision`` on this data.
 
     ``is_nil`` marks the mentions on which abstaining is right (truly NIL, or also wrongly linked ones).
-    Thresholds sit midway between consecutive distinct probabilities. Returns the threshold with the precision
-    and recall it gives; when no threshold reaches the target, the one with the best precision (ties: more
-    recall) among thresholds abstaining on at least 1% of the NIL mentions, flagged ``reached: False``.
+    ``groups`` (one id per mention, e.g. its corpus): the precision must reach the target in every group, not only
+    on the pooled mentions, so one large corpus cannot buy a threshold that abstains badly on a smaller one.
+    Thresholds sit midway between consecutive distinct probabilities. Returns the threshold with the (pooled)
+    precision and recall it gives, and the lowest group precision; when no threshold reaches the target, the one
+    with the best precision (ties: more recall) among thresholds abstaining on at least 1% of the NIL mentions,
+    flagged ``reached: False``.
     """
     p = np.asarray(best_probability, dtype=np.float64)
     truth = np.asarray(is_nil, dtype=bool)
+    g = np.zeros(len(p), dtype=int) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
     if len(p) == 0 or not truth.any():
         raise ValueError("choosing a NIL threshold needs mentions that truly have no concept (run the simulation)")
     values = np.unique(p)
@@ -171,12 +186,16 @@ def choose_threshold(best_probability: np.ndarray, is_nil: np.ndarray, target_pr
     best_ok, best_any = None, None
     for t in cuts:
         precision, recall, n = nil_precision_recall(p, truth, float(t))
-        row = {"threshold": float(t), "precision": precision, "recall": recall, "abstained": n}
-        if precision >= target_precision and n and (best_ok is None or recall > best_ok["recall"]):
+        worst = min(nil_precision_recall(p[g == i], truth[g == i], float(t))[0] for i in np.unique(g))
+        row = {"threshold": float(t), "precision": precision, "recall": recall, "abstained": n,
+               "lowest_group_precision": worst}
+        if worst >= target_precision and n and (best_ok is None or recall > best_ok["recall"]):
             best_ok = row
-        if recall >= 0.01 and (best_any is None or (precision, recall) > (best_any["precision"], best_any["recall"])):
+        if recall >= 0.01 and (best_any is None or (worst, recall) > (best_any["lowest_group_precision"],
+                                                                     best_any["recall"])):
             best_any = row
-    chosen = best_ok or best_any or {"threshold": 0.0, "precision": 1.0, "recall": 0.0, "abstained": 0}
+    chosen = best_ok or best_any or {"threshold": 0.0, "precision": 1.0, "recall": 0.0, "abstained": 0,
+                                     "lowest_group_precision": 1.0}
     return {**chosen, "target_precision": target_precision, "reached": best_ok is not None}
 
 

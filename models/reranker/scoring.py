@@ -1,7 +1,7 @@
 """Rerank one mention's retrieved candidates: the single definition the pipeline and the evaluation share.
 
 Candidates are ordered by their calibrated probability (``calibration.NilCalibrator``), a monotone fusion of the
-cross-encoder logit, the logit margin and the bi-encoder cosine; ties keep the cross-encoder's order. With an
+reranker logit, the logit margin and the mention's best bi-encoder cosine; ties keep the cross-encoder's order. With an
 uncalibrated model (probability = sigmoid(logit)) this is exactly the cross-encoder's order. The mention is NIL
 when the best probability is below the calibrator's threshold.
 
@@ -33,6 +33,6 @@ class Reranked:
 def rerank(logits: np.ndarray, cosines: np.ndarray, calibrator: NilCalibrator) -> Reranked:
     """Order candidates by calibrated probability (ties: higher logit, then retrieval order)."""
     logits = np.asarray(logits, dtype=np.float64).reshape(-1)
-    probabilities = calibrator.probability(candidate_features(logits, cosines))
+    probabilities = calibrator.probability(candidate_features(logits, cosines, calibrator.features))
     order = np.lexsort((np.arange(len(logits)), -logits, -probabilities))
     return Reranked(order, probabilities[order], logits[order])

@@ -3,12 +3,12 @@
 It (optionally) detects mentions with the dictionary matcher, asks the candidate generator for the
 top-k concepts of every mention in a batch at once, and sets the Span extensions of DESIGN §2.
 
-Exactly one NIL rule applies, chosen by ``rerank`` (off by default):
+Exactly one NIL rule applies, chosen by ``rerank`` (off by default; the shipped reranker is opt-in, docs/reranking.md):
 
 * ``rerank = false``: below ``threshold`` (the bi-encoder cosine of the best candidate) the mention is NIL:
   ``span._.concept`` is None but its candidates are kept. ``nil_threshold`` must stay unset.
-* ``rerank = true``: the top ``rerank_k`` candidates are reordered by the cross-encoder at ``reranker_dir`` ("" =
-  the shipped one; none installed is an error) and scored with the calibrated probability of being the right
+* ``rerank = true``: the top ``rerank_k`` candidates are reordered by the reranker at ``reranker_dir`` ("" =
+  the shipped context-reading feature reranker; none installed is an error) and scored with the calibrated probability of being the right
   concept (``pipeline.reranking``); below ``nil_threshold`` (< 0: the calibrated one) the mention is NIL, again
   keeping its candidates. ``threshold`` plays no part.
 
@@ -66,7 +66,7 @@ class ClinLinker:
         reranker_dir: str = "",
         rerank_k: int = 5,
         nil_threshold: float = -1.0,
-        rerank_skip_exact: bool = True,
+        rerank_skip_exact: bool = False,
         rerank_mentions_per_call: int = 1,
         targets: Iterable[str] = (),
     ):
@@ -258,7 +258,7 @@ class ClinLinker:
         "reranker_dir": "",
         "rerank_k": 5,
         "nil_threshold": -1.0,
-        "rerank_skip_exact": True,
+        "rerank_skip_exact": False,
         "rerank_mentions_per_call": 1,
         "targets": [],
     },
@@ -273,10 +273,11 @@ def make_clin_linker(
     """``index_dir`` "" = the embedded default index (ICD-10-CM + HPO), built on first use.
 
     NIL rule: ``threshold`` (bi-encoder cosine) when ``rerank`` is false (the default), ``nil_threshold`` when true.
-    ``rerank``: rerank with the cross-encoder at ``reranker_dir`` ("" = the shipped one; none installed is an
+    ``rerank``: rerank with the reranker at ``reranker_dir`` ("" = the shipped one; none installed is an
     error). ``rerank_k``: candidates reranked per mention. ``nil_threshold``: NIL below this calibrated
     probability (< 0 = the threshold calibrated on dev, in the model's calibration.json).
-    ``rerank_skip_exact``: link a verbatim vocabulary name without reranking. ``rerank_mentions_per_call``:
+    ``rerank_skip_exact``: link a verbatim vocabulary name without reranking (off: a verbatim name of the wrong
+    concept is common, e.g. a MeSH heading spelled like the disease the mention means). ``rerank_mentions_per_call``:
     mentions per onnxruntime call (1 = results independent of batching). ``targets``: vocabulary ids to code into
     (``span._.codes``); the first one's candidates become the span's; [] = every vocabulary competes, one winner.
     """

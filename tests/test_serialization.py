@@ -143,7 +143,7 @@ def test_rerank_is_off_by_default_and_on_without_a_reranker_fails_naming_the_fix
 def test_reranker_options_without_rerank_are_refused():
     for config in ({"reranker_dir": "/some/reranker"}, {"nil_threshold": 0.4}):
         with pytest.raises(ValueError, match="apply only with rerank = true"):
-            spacy.blank("en").add_pipe("clin_linker", config=config)
+            spacy.blank("en").add_pipe("clin_linker", config={"rerank": False, **config})
 
 
 def test_shipped_pipeline_declares_what_it_assigns_and_needs(small_index):

@@ -37,7 +37,7 @@ def _code(args: argparse.Namespace) -> int:
     for record in rejected:
         print(f"skipped: {record['reason']}", file=sys.stderr)
     nlp = build_coding_pipeline(args.vocabulary, args.index or "", args.threads,
-                                coding_reranker_dir(args.rerank, args.no_rerank))
+                                coding_reranker_dir(args.rerank, args.no_rerank, args.coder, args.zero_shot))
     coder = load_coder(linker_of(nlp).resources.store, args.vocabulary, args.coder, args.zero_shot,
                        excluded_flags(args.include_negated))
     valid, _ = vocabulary_codes(nlp, args.vocabulary)

@@ -57,8 +57,10 @@ def _run(args: argparse.Namespace) -> int:
             linker["nil_threshold"] = args.nil_threshold
     elif args.reranker or args.nil_threshold is not None:
         raise ValueError("--reranker and --nil-threshold apply only with --rerank; add --rerank or drop them")
-    elif args.threshold is not None:
-        linker["threshold"] = args.threshold
+    else:
+        linker["rerank"] = False
+        if args.threshold is not None:
+            linker["threshold"] = args.threshold
     if args.threads:
         linker["threads"] = args.threads
     targets = list(dict.fromkeys(t.strip() for value in args.target or () for t in value.split(",") if t.strip()))
@@ -131,15 +133,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--k", type=int, default=5, help="candidates kept per mention (default 5)")
     run.add_argument("--threshold", type=float,
                      help="NIL rule without reranking: below this bi-encoder cosine a mention is written with "
-                     "concept 0 (default 0.75); not allowed with --rerank, where --nil-threshold decides")
-    run.add_argument("--rerank", action="store_true",
-                     help="rerank each mention's candidates with the cross-encoder (off by default); NIL is then "
-                     "decided by its calibrated probability (--nil-threshold), not by --threshold")
+                     "concept 0 (default 0.75); not with --rerank, where --nil-threshold decides")
+    run.add_argument("--rerank", action=argparse.BooleanOptionalAction, default=False,
+                     help="rerank each mention's candidates with the context-reading reranker (the shipped one, or "
+                     "--reranker); NIL is then decided by its calibrated probability (--nil-threshold). Default "
+                     "--no-rerank: retrieval order, NIL below --threshold")
     run.add_argument("--reranker", metavar="DIR",
-                     help="cross-encoder artifact for --rerank (default: the shipped models/reranker_context_int8; "
-                     "an error when that is not installed)")
+                     help="reranker artifact (default: the shipped models/reranker_context; an error when that is "
+                     "not installed)")
     run.add_argument("--nil-threshold", type=float, metavar="P",
-                     help="NIL rule with --rerank: below this calibrated probability a mention is written with "
+                     help="NIL rule with reranking: below this calibrated probability a mention is written with "
                      "concept 0 (default: the threshold in the reranker's calibration.json)")
     run.add_argument("--target", action="append", metavar="VOCABULARY",
                      help="code every mention into this vocabulary (e.g. ICD10CM): its best candidate of it becomes "

@@ -59,10 +59,26 @@ def excluded_flags(include_negated: bool = False) -> tuple[str, ...]:
     return tuple(f for f in DEFAULT_EXCLUDED_FLAGS if not (include_negated and f == "is_negated"))
 
 
-def coding_reranker_dir(rerank: str | None, no_rerank: bool) -> str | None:
-    """``--rerank [DIR]`` / ``--no-rerank`` of a coding command as :func:`build_coding_pipeline` takes it."""
+def coding_reranker_dir(rerank: str | None, no_rerank: bool, coder_dir: str | Path | None = None,
+                        zero_shot: bool = False, follow_coder: bool = True) -> str | None:
+    """``--rerank [DIR]`` / ``--no-rerank`` of a coding command as :func:`build_coding_pipeline` takes it.
+
+    Neither given: the setting the coder model was trained with (its ``artifact.json`` key ``reranker``; the
+    shipped reranker when it names one, else retrieval alone), because a coder reads scores and ranks that reranking
+    changes: the shipped coder, trained on retrieval, scores MAP 0.497 on retrieval and 0.460 on reranked candidates.
+    The zero-shot coder and ``train coder`` (``follow_coder`` False) read retrieval alone unless asked.
+    """
+    import json
+
     from ..reranking import chosen_reranker_dir
 
+    if rerank is None and not no_rerank:
+        if zero_shot or not follow_coder:
+            return None
+        meta = Path(coder_dir or DEFAULT_CODER_DIR) / "artifact.json"
+        trained_with = json.loads(meta.read_text()).get("reranker") if meta.exists() else None
+        if not trained_with:
+            return None
     chosen = chosen_reranker_dir(rerank, no_rerank)
     return None if chosen is None else str(chosen)
 
@@ -72,12 +88,12 @@ def build_coding_pipeline(vocabulary: str = ICD10CM, index_dir: str = "", thread
     """The shipped pipeline set up for coding: ``vocabulary`` as the linker's target (every mention's candidates
     are of it) and :data:`CANDIDATES_PER_MENTION` of them kept.
 
-    ``reranker_dir``: rerank all of them with that cross-encoder ("" = the shipped one), so every candidate the coder
+    ``reranker_dir``: rerank all of them with that reranker ("" = the shipped one), so every candidate the coder
     reads carries a calibrated probability and the reranked rank; None: retrieval order and cosines.
     """
     from ..build import build_pipeline
 
-    rerank = {} if reranker_dir is None else {"rerank": True, "reranker_dir": reranker_dir,
-                                               "rerank_k": CANDIDATES_PER_MENTION}
+    rerank = {"rerank": False} if reranker_dir is None else {"rerank": True, "reranker_dir": reranker_dir,
+                                                              "rerank_k": CANDIDATES_PER_MENTION}
     return build_pipeline(index_dir, ner_config={"threads": threads}, threads=threads, targets=[vocabulary],
                           k=CANDIDATES_PER_MENTION, **rerank)

@@ -34,8 +34,8 @@ def register(train_commands: argparse._SubParsersAction) -> None:
     ap.add_argument("--index", default=None, help="index directory (default: the embedded default index)")
     rr = ap.add_mutually_exclusive_group()
     rr.add_argument("--rerank", metavar="RERANKER_DIR", nargs="?", const="", default=None,
-                    help="train on reranked candidates (default, and with no value: the shipped reranker, when "
-                         "installed); code with the same setting")
-    rr.add_argument("--no-rerank", action="store_true", help="train on retrieval alone")
+                    help="train on reranked candidates (with no value: the shipped reranker); coding commands then "
+                         "rerank too (the artifact records it)")
+    rr.add_argument("--no-rerank", action="store_true", help="train on retrieval alone (the default)")
     ap.add_argument("--threads", type=int, default=0, help="onnxruntime threads (default: all cores)")
     ap.set_defaults(handler=_train_coder)

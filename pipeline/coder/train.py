@@ -135,7 +135,7 @@ def main(args: argparse.Namespace) -> int:
 
     train_notes, dev_notes = read_notes(args.docs, args.vocabulary), read_notes(args.dev, args.vocabulary)
     nlp = build_coding_pipeline(args.vocabulary, args.index or "", args.threads,
-                                coding_reranker_dir(args.rerank, args.no_rerank))
+                                coding_reranker_dir(args.rerank, args.no_rerank, follow_coder=False))
     store = linker_of(nlp).resources.store
     specificity = Specificity(store.concepts()) if args.vocabulary == "ICD10CM" else None
     collector = CandidateCollector(args.vocabulary, specificity, CANDIDATES_PER_MENTION)

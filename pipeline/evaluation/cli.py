@@ -182,7 +182,7 @@ def _eval_linking(args: argparse.Namespace) -> int:
     artifacts["reranker"] = read_artifact(reranker_dir).short_id
     _print_artifacts(artifacts)
     r = evaluate_reranking(args.pairs, linker, reranker_dir, k=args.k, rerank_k=args.rerank_k,
-                           skip_exact=not args.rerank_all, expand_abbreviations=args.expand_abbreviations,
+                           skip_exact=args.skip_exact, expand_abbreviations=args.expand_abbreviations,
                            nil_threshold=args.nil_threshold, fold=fold, threads=args.threads,
                            holdout=args.nil_holdout, seed=args.nil_seed, predictions=args.predictions,
                            train_pairs=args.train_pairs)
@@ -220,7 +220,7 @@ def _eval_coding(args: argparse.Namespace) -> int:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
     docs = read_coded_documents(args.data, args.vocabulary, args.limit)
     nlp = build_coding_pipeline(args.vocabulary, args.index or "", args.threads,
-                                coding_reranker_dir(args.rerank, args.no_rerank))
+                                coding_reranker_dir(args.rerank, args.no_rerank, args.coder, args.zero_shot))
     excluded = excluded_flags(args.include_negated)
     coder = load_coder(linker_of(nlp).resources.store, args.vocabulary, args.coder, args.zero_shot, excluded)
     artifacts = {**_pipeline_artifacts(nlp), "coder": coder.model_id}
@@ -250,8 +250,8 @@ def add_coder_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--index", default=None, help="index directory (default: the embedded default index)")
     rr = ap.add_mutually_exclusive_group()
     rr.add_argument("--rerank", metavar="RERANKER_DIR", nargs="?", const="", default=None,
-                    help="rerank every candidate the coder reads with this cross-encoder (default, and with no value: "
-                         "the shipped one, when installed)")
+                    help="rerank every candidate the coder reads with this reranker (with no value: the shipped one); "
+                         "default: as the coder model was trained (the shipped coder: retrieval alone)")
     rr.add_argument("--no-rerank", action="store_true", help="code from retrieval alone")
     ap.add_argument("--threads", type=int, default=0, help="onnxruntime threads (default: all cores)")
 
@@ -361,8 +361,9 @@ def _register_linking(sub: argparse._SubParsersAction) -> None:
                         "a value the shipped one; reports acc@k before and after, and NIL in the unseen-concept "
                         "simulation (default: retrieval only, the component's default)")
     g.add_argument("--rerank-k", type=int, default=5, help="candidates reranked per mention (default 5)")
-    g.add_argument("--rerank-all", action="store_true",
-                   help="also rerank decisive mentions (a dictionary name spelled like the mention)")
+    g.add_argument("--skip-exact", action="store_true",
+                   help="keep decisive mentions (a dictionary name spelled like the mention) as retrieved, without "
+                        "reranking them (the component's rerank_skip_exact; default: rerank them too)")
     g.add_argument("--nil-threshold", type=float, default=None,
                    help="NIL below this calibrated probability (default: the reranker's calibration.json)")
     g.add_argument("--nil-holdout", type=float, default=DEFAULT_HOLDOUT,

@@ -37,7 +37,7 @@ def query_key(pair: dict) -> tuple:
 
 
 def evaluate_reranking(pairs: "str | Path | Sequence[dict]", linker: Linker, reranker_dir: Path, k: int = DEFAULT_K,
-                       rerank_k: int = 5, skip_exact: bool = True, expand_abbreviations: bool = False,
+                       rerank_k: int = 5, skip_exact: bool = False, expand_abbreviations: bool = False,
                        nil_threshold: float | None = None, fold: str | None = None, threads: int = 0,
                        nil: bool = True, holdout: float = DEFAULT_HOLDOUT, seed: int = DEFAULT_SEED,
                        predictions: str | Path | None = None,

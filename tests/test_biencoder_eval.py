@@ -123,7 +123,7 @@ def test_names_are_embedded_once_per_process_and_details_are_reported(files, enc
 
 def test_cli_json(files, capsys):
     main(["eval", "linking", "--pairs", str(files / "dev.jsonl"), "--dictionary", str(files / "names.tsv"),
-          str(files / "drugs.tsv"), "--encoder", str(BASE_ENCODER_DIR), "--json", "--threads", "1",
+          str(files / "drugs.tsv"), "--encoder", str(BASE_ENCODER_DIR), "--json", "--threads", "1", "--no-rerank",
           "--predictions", str(files / "pred.jsonl")])
     out = json.loads(capsys.readouterr().out)
     assert out["acc@1"] == pytest.approx(4 / 6) and out["labels"]["DRUG"]["acc@1"] == 1.0

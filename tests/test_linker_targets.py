@@ -221,7 +221,7 @@ def test_reranking_orders_the_first_targets_candidates_and_its_code_follows_the_
     ctx = mention_context(TEXT, reranked.start_char, reranked.end_char)
     assert ctx.left and ctx.right
     keys = [key for key in reranker._cache
-            if key[:4] == (ctx.left.lower(), ctx.mention.lower(), ctx.right.lower(), "CONDITION")]
+            if key[:4] == (ctx.left.lower(), ctx.mention, ctx.right.lower(), "CONDITION")]
     assert len(keys) == 1
     outcome = reranker._cache[keys[0]]
     assert outcome.reranked and reranked._.candidates == outcome.candidates

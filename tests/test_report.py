@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from duckdb_rows import query
 from clin_linker.beam_jobs.cli import main
 from clin_linker.beam_jobs.cli.run import sample_notes_path
 from clin_linker.beam_jobs.report import DEFAULT_MAX_NOTES, SIZE_BUDGET, write_report
@@ -80,13 +81,6 @@ class Page(HTMLParser):
         return int(self.stats[name].strip())
 
 
-def _query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
-
 
 @pytest.fixture(scope="module")
 def coded_run(default_index, tmp_path_factory):
@@ -132,22 +126,22 @@ def test_summary_agrees_with_the_database(coded_run, report):
     assert page.stat("notes_read") == page.stat("notes_coded") == len(notes)
     assert page.stat("notes_dead_lettered") == 0
     # counted from NOTE_NLP itself (its term_modifiers text), not from the tables the report reads
-    total, linked = _query(db, "select count(*), count(*) filter (note_nlp_source_concept_id <> 0) from note_nlp")[0]
+    total, linked = query(db, "select count(*), count(*) filter (note_nlp_source_concept_id <> 0) from note_nlp")[0]
     assert (page.stat("mentions"), page.stat("linked"), page.stat("nil")) == (total, linked, total - linked)
-    labels = _query(db, "select regexp_extract(term_modifiers, 'label=([A-Z_]+)', 1), count(*) from note_nlp "
+    labels = query(db, "select regexp_extract(term_modifiers, 'label=([A-Z_]+)', 1), count(*) from note_nlp "
                         "group by 1")
     assert {label: page.stat(f"label_{label}") for label, _ in labels} == dict(labels)
-    flags = _query(db, "select count(*) filter (term_modifiers like '%negated=true%'), "
+    flags = query(db, "select count(*) filter (term_modifiers like '%negated=true%'), "
                        "count(*) filter (term_modifiers like '%subject=family%'), "
                        "count(*) filter (term_modifiers like '%conditional=true%'), "
                        "count(*) filter (term_exists = 'N') from note_nlp")[0]
     assert (page.stat("flag_negated"), page.stat("flag_family"), page.stat("flag_hypothetical"),
             page.stat("not_asserted")) == flags
-    assert page.stats["nlp_system"] == _query(db, "select any_value(nlp_system) from note_nlp")[0][0]
-    ranked, accepted = _query(db, "select count(*), count(*) filter (accepted) from clin_linker_note_code")[0]
+    assert page.stats["nlp_system"] == query(db, "select any_value(nlp_system) from note_nlp")[0][0]
+    ranked, accepted = query(db, "select count(*), count(*) filter (accepted) from clin_linker_note_code")[0]
     assert (page.stat("codes_ranked"), page.stat("codes_accepted")) == (ranked, accepted) and ranked > 0
     # the most frequent code of each vocabulary, by its rows in NOTE_NLP
-    for vocabulary, code, n in _query(
+    for vocabulary, code, n in query(
             db, "select vocabulary_id, concept_code, n from (select c.vocabulary_id, c.concept_code, count(*) n "
                 "from note_nlp x join concept c on c.concept_id = x.note_nlp_source_concept_id where c.concept_id <> 0 "
                 "group by all) qualify row_number() over (partition by vocabulary_id order by n desc, concept_code) "
@@ -156,7 +150,7 @@ def test_summary_agrees_with_the_database(coded_run, report):
         assert page.stat(f"top_{key}") == n, key
     # the NIL threshold shown is the one the linker applied: linked at or above it, NIL below it
     threshold = float(page.stats["nil_threshold"])
-    assert _query(db, "select count(*) from clin_linker_mention where score is not null "
+    assert query(db, "select count(*) from clin_linker_mention where score is not null "
                       "and (concept_key is null) <> (score < ?)", [threshold])[0][0] == 0
 
 
@@ -170,7 +164,7 @@ def test_every_mention_is_highlighted_in_its_note_text_with_its_code(coded_run, 
     db, _ = coded_run
     page = Page(report[1])
     notes = _notes()
-    rows = _query(db, "select m.note_id, m.start_char, m.end_char, coalesce(m.concept_key, 'NIL'), n.lexical_variant, "
+    rows = query(db, "select m.note_id, m.start_char, m.end_char, coalesce(m.concept_key, 'NIL'), n.lexical_variant, "
                       "m.negated, m.family, m.hypothetical from clin_linker_mention m "
                       "join note_nlp n using (note_nlp_id)")
     marks = {m["id"]: m for m in page.marks}
@@ -192,13 +186,13 @@ def test_code_lists_link_to_their_evidence(coded_run, report):
     db, _ = coded_run
     page = Page(report[1])
     # a note's list shows every accepted code and the best few not accepted (what nearly made it)
-    shown = _query(db, "select note_id, accepted, evidence from clin_linker_note_code qualify accepted or row_number() "
+    shown = query(db, "select note_id, accepted, evidence from clin_linker_note_code qualify accepted or row_number() "
                        "over (partition by note_id, accepted order by code_rank) <= ?", [REJECTED_SHOWN])
     assert report[1].count('<tr class="accepted">') == sum(1 for _, accepted, _ in shown if accepted) > 0
     assert report[1].count('<tr class="rejected">') == sum(1 for _, accepted, _ in shown if not accepted)
     assert page.evidence and all(href.startswith("#") and href[1:] in page.ids for href in page.evidence)
     # the evidence that is a mention links to that mention
-    mentions = set(_query(db, "select note_id, start_char, end_char from clin_linker_mention"))
+    mentions = set(query(db, "select note_id, start_char, end_char from clin_linker_mention"))
     spans = {(note_id, e["start"], e["end"]) for note_id, _, evidence in shown for e in json.loads(evidence)}
     assert spans & mentions and {f"#m-{n}-{s}-{e}" for n, s, e in spans & mentions} <= set(page.evidence)
 
@@ -208,7 +202,7 @@ def test_redacted_report_holds_no_note_text(coded_run, tmp_path):
     out = write_report(db, tmp_path / "redacted.html", redact=True)
     text = html.unescape(out.path.read_text(encoding="utf-8"))
     assert out.redacted and "--redact" in Page(out.path.read_text(encoding="utf-8")).texts["patient-data"]
-    mentions = _query(db, "select note_id, start_char, end_char from clin_linker_mention")
+    mentions = query(db, "select note_id, start_char, end_char from clin_linker_mention")
     checked = 0
     for note_id, note in _notes().items():
         for piece in _between_mentions(note, [(s, e) for n, s, e in mentions if n == note_id]):
@@ -216,7 +210,7 @@ def test_redacted_report_holds_no_note_text(coded_run, tmp_path):
                 assert piece not in text, (note_id, piece)
                 checked += 1
     assert checked > 30
-    assert len(Page(out.path.read_text(encoding="utf-8")).marks) == len(_query(db, "select 1 from clin_linker_mention"))
+    assert len(Page(out.path.read_text(encoding="utf-8")).marks) == len(query(db, "select 1 from clin_linker_mention"))
 
 
 def test_report_is_self_contained_and_within_its_budget(report):
@@ -294,10 +288,10 @@ def test_the_browser_shows_summary_plots_and_a_highlighted_mention(chromium, cod
     done = _chromium(chromium, tmp_path / "profile", "--virtual-time-budget=5000", "--dump-dom", path.as_uri())
     assert done.returncode == 0 and "<body" in done.stdout, done.stderr[-2000:]
     dom = Page(done.stdout)
-    notes_read, mentions = _query(db, "select notes_read, (select count(*) from note_nlp) from clin_linker_run")[0]
+    notes_read, mentions = query(db, "select notes_read, (select count(*) from note_nlp) from clin_linker_run")[0]
     assert dom.stat("notes_read") == notes_read and dom.stat("mentions") == mentions
     assert dom.figures_with_svg == {"plot-scores", "plot-domains", "plot-codes"}
-    note_id, start, end, code, text = _query(
+    note_id, start, end, code, text = query(
         db, "select m.note_id, m.start_char, m.end_char, m.concept_key, n.lexical_variant from clin_linker_mention m "
             "join note_nlp n using (note_nlp_id) where m.concept_key is not null order by m.note_id, m.start_char "
             "limit 1")[0]

@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import duckdb
 import pytest
 import spacy
 from spacy.tokens import Span
 
+from duckdb_rows import query
 from clin_linker.beam_jobs.cli import main
 from clin_linker.ontologies.index import store_dir_of
 from clin_linker.ontologies.store import ConceptStore
@@ -37,13 +37,6 @@ def _run(tmp_path, index, db, *options: str) -> str:
     return str(db)
 
 
-def _query(db, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
-
 
 @pytest.fixture(scope="module")
 def coded_run(default_index, tmp_path_factory):
@@ -52,9 +45,9 @@ def coded_run(default_index, tmp_path_factory):
     db = root / "omop.duckdb"
     _run(root, default_index, db, "--code", "--derive-clinical-tables", "--batch-size", "3")
     first = {
-        "codes": _query(db, f"select {CODE_COLUMNS} from clin_linker_note_code order by note_id, coder, code_rank"),
-        "conditions": _query(db, "select * from condition_occurrence order by condition_occurrence_id"),
-        "note_nlp": _query(db, "select count(*) from note_nlp")[0][0],
+        "codes": query(db, f"select {CODE_COLUMNS} from clin_linker_note_code order by note_id, coder, code_rank"),
+        "conditions": query(db, "select * from condition_occurrence order by condition_occurrence_id"),
+        "note_nlp": query(db, "select count(*) from note_nlp")[0][0],
     }
     _run(root, default_index, db, "--code", "--derive-clinical-tables", "--batch-size", "1")
     return db, first
@@ -62,7 +55,7 @@ def coded_run(default_index, tmp_path_factory):
 
 def test_the_run_writes_each_notes_ranked_code_list(coded_run):
     db, first = coded_run
-    rows = _query(db, "select note_id, coder, code_rank, concept_code, accepted, evidence from clin_linker_note_code "
+    rows = query(db, "select note_id, coder, code_rank, concept_code, accepted, evidence from clin_linker_note_code "
                       "order by note_id, code_rank")
     assert {r[0] for r in rows} == {1, 2, 3}  # the note without person_id is coded too
     assert len({r[1] for r in rows}) == 1 and rows[0][1] != "zero-shot"  # the shipped coder model
@@ -77,24 +70,24 @@ def test_the_run_writes_each_notes_ranked_code_list(coded_run):
     assert all(NOTES[0]["note_text"][e["start"]:e["end"]] == e["text"] for e in evidence)
     # every ranked code is written (not only the accepted ones) and joins CONCEPT
     assert any(not r[4] for r in rows), "the run must keep the codes below the coder's threshold"
-    assert _query(db, "select count(*) from clin_linker_note_code n left join concept c "
+    assert query(db, "select count(*) from clin_linker_note_code n left join concept c "
                       "on c.concept_id = n.concept_id where c.concept_id is null")[0][0] == 0
 
 
 def test_a_re_run_with_other_batching_replaces_the_lists_and_events_identically(coded_run):
     db, first = coded_run
-    assert _query(db, f"select {CODE_COLUMNS} from clin_linker_note_code order by note_id, coder, code_rank") \
+    assert query(db, f"select {CODE_COLUMNS} from clin_linker_note_code order by note_id, coder, code_rank") \
         == first["codes"]
-    assert _query(db, "select * from condition_occurrence order by condition_occurrence_id") == first["conditions"]
-    assert _query(db, "select count(*) from note_nlp")[0][0] == first["note_nlp"]
+    assert query(db, "select * from condition_occurrence order by condition_occurrence_id") == first["conditions"]
+    assert query(db, "select count(*) from note_nlp")[0][0] == first["note_nlp"]
 
 
 def test_derived_conditions_are_the_accepted_codes(coded_run, default_index):
     db, _ = coded_run
     store = ConceptStore(store_dir_of(default_index))
-    accepted = _query(db, "select note_id, vocabulary_id, concept_code from clin_linker_note_code where accepted")
+    accepted = query(db, "select note_id, vocabulary_id, concept_code from clin_linker_note_code where accepted")
     for note_id in (1, 2):
-        derived = _query(db, "select c.condition_source_value, c.person_id, c.condition_start_date "
+        derived = query(db, "select c.condition_source_value, c.person_id, c.condition_start_date "
                              "from condition_occurrence c join clin_linker_event_source s "
                              "on s.event_table = 'condition_occurrence' and s.event_id = c.condition_occurrence_id "
                              "where s.note_id = ?", [note_id])
@@ -105,7 +98,7 @@ def test_derived_conditions_are_the_accepted_codes(coded_run, default_index):
         note = NOTES[note_id - 1]
         assert {(d[1], d[2].isoformat()) for d in derived} == {(note["person_id"], note["note_date"])}
     assert {"K59.00", "I10"} <= {code for n, _, code in accepted if n == 1}
-    assert _query(db, "select count(*) from clin_linker_event_source where note_id = 3")[0][0] == 0
+    assert query(db, "select count(*) from clin_linker_event_source where note_id = 3")[0][0] == 0
 
 
 def test_code_options_are_checked_before_any_note_is_read(default_index, tmp_path, capsys):

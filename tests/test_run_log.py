@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-import duckdb
 import pytest
 
+from duckdb_rows import query
 from clin_linker.beam_jobs.job import run_job
 
 NOTES = [
@@ -16,13 +16,6 @@ NOTES = [
     {"note_text": "no note_id: a dead letter"},
 ]
 
-
-def _query(db, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +31,7 @@ def twice(default_index, tmp_path_factory):
 
 def test_each_run_is_logged_with_its_counts_inputs_and_vocabularies(twice):
     db, notes, first, second = twice
-    runs = _query(db, "select notes_read, notes_coded, notes_dead_lettered, dead_letter_reasons, dead_letter_file, "
+    runs = query(db, "select notes_read, notes_coded, notes_dead_lettered, dead_letter_reasons, dead_letter_file, "
                       "note_files, note_format, seconds, nlp_system, vocabularies, coder from clin_linker_run "
                       "order by started_at")
     assert len(runs) == 2  # the log grows; the rows of the runs do not
@@ -48,14 +41,14 @@ def test_each_run_is_logged_with_its_counts_inputs_and_vocabularies(twice):
         assert json.loads(reasons) == summary.dead_reasons == {"missing_note_id": 1}
         assert dead_file == summary.dead_letter_file and json.loads(files) == [str(notes)] and fmt == "auto"
         assert seconds > 0 and coder is None
-        assert system == _query(db, "select any_value(nlp_system) from note_nlp")[0][0]
+        assert system == query(db, "select any_value(nlp_system) from note_nlp")[0][0]
         assert {v["vocabulary_id"] for v in json.loads(vocabularies)} >= {"ICD10CM", "HPO"}
 
 
 def test_mentions_mirror_note_nlp_and_a_rerun_replaces_them(twice):
     db, _, _, second = twice
-    latest = _query(db, "select run_id from clin_linker_run order by started_at desc limit 1")[0][0]
-    rows = _query(db, "select m.note_id, n.note_id, m.start_char, n.\"offset\", m.end_char, n.lexical_variant, "
+    latest = query(db, "select run_id from clin_linker_run order by started_at desc limit 1")[0][0]
+    rows = query(db, "select m.note_id, n.note_id, m.start_char, n.\"offset\", m.end_char, n.lexical_variant, "
                       "m.concept_key, n.note_nlp_source_concept_id, m.run_id, m.negated, n.term_modifiers, m.candidates "
                       "from clin_linker_mention m full join note_nlp n using (note_nlp_id)")
     assert len(rows) == second.rows_written["note_nlp"] > 0
@@ -73,7 +66,7 @@ def test_mentions_mirror_note_nlp_and_a_rerun_replaces_them(twice):
 
 def test_the_logged_nil_threshold_is_the_rule_the_linker_applied(twice):
     db, *_ = twice
-    threshold = _query(db, "select nil_threshold from clin_linker_run limit 1")[0][0]
+    threshold = query(db, "select nil_threshold from clin_linker_run limit 1")[0][0]
     assert threshold is not None
-    assert _query(db, "select count(*) from clin_linker_mention where score is not null "
+    assert query(db, "select count(*) from clin_linker_mention where score is not null "
                       "and (concept_key is null) <> (score < ?)", [threshold])[0][0] == 0

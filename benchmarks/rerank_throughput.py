@@ -3,7 +3,8 @@
 The embedded sample notes go through sentences, abbreviations and the NER model once (not timed); then each
 linker setting links those same mentions (``ClinLinker.pipe`` on the tagged docs: queries, bi-encoder, hnswlib,
 exact lookup, reranking, NIL) for at least ``--min-seconds``. Every timed pass starts cold, as a fresh
-``clin-linker run`` would: the bi-encoder memo, the reranker's text-vector memo and the rerank cache are emptied first, so repeated mentions are
+``clin-linker run`` would: the bi-encoder memo, the reranker's text-vector memo and the rerank cache are emptied
+first, so repeated mentions are
 free only within a pass. Settings differ only in the linker config; all share one process, index and thread count.
 
     python benchmarks/rerank_throughput.py [--reranker DIR] [--rerank-k 3 5] [--threads 2]

@@ -74,7 +74,8 @@ def corpus_rows(docs: str | Path, dictionaries: Sequence[str | Path], encoder: O
         ys += hits
         counts["used"] += 1
     return (np.vstack(xs) if xs else np.zeros((0, len(FEATURE_NAMES)), np.float32)), np.asarray(ys, dtype=int), \
-        {"docs": f"{Path(docs).parent.name}/{Path(docs).name}", "dictionary": [Path(x).name for x in dictionaries], **counts}
+        {"docs": f"{Path(docs).parent.name}/{Path(docs).name}", "dictionary": [Path(x).name for x in dictionaries],
+         **counts}
 
 
 def train(corpora: Sequence[tuple[str, Sequence[str]]], out_dir: Path, model_id: str, k: int = TRAIN_K,

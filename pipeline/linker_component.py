@@ -7,9 +7,9 @@ Exactly one NIL rule applies, chosen by ``rerank`` (off by default; the shipped 
 
 * ``rerank = false``: below ``threshold`` (the bi-encoder cosine of the best candidate) the mention is NIL:
   ``span._.concept`` is None but its candidates are kept. ``nil_threshold`` must stay unset.
-* ``rerank = true``: the top ``rerank_k`` candidates are reordered by the reranker at ``reranker_dir`` ("" =
-  the shipped context-reading feature reranker; none installed is an error) and scored with the calibrated probability of being the right
-  concept (``pipeline.reranking``); below ``nil_threshold`` (< 0: the calibrated one) the mention is NIL, again
+* ``rerank = true``: the top ``rerank_k`` candidates are reordered by the reranker at ``reranker_dir`` ("" = the
+  shipped context-reading feature reranker; none installed is an error) and scored with the calibrated probability
+  of being the right concept (``pipeline.reranking``); below ``nil_threshold`` (< 0: the calibrated one) the mention is NIL, again
   keeping its candidates. ``threshold`` plays no part.
 
 ``targets`` (default none) asks for codes of chosen vocabularies, e.g. ``["ICD10CM", "HPO"]``: each span gets

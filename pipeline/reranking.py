@@ -12,9 +12,10 @@ Used by the ``clin_linker`` component when its config sets ``rerank = true`` (of
 Results are cached per (context, label, reranked candidates) for the life of the component, with the text around
 the mention lower-cased and whitespace-collapsed (the mention itself keeps its case: "MS" is a short form, "ms" may
 not be): the models read the surrounding text uncased, so every context sharing a key gets exactly the same inputs
-and the cache never changes a result (it pays for templated notes and repeated sentences). Scoring is one onnxruntime call
-per ``mentions_per_call`` mentions; at 1 (default) a mention's scores depend only on its own candidates (dynamic
-int8 scales activations per call), so re-running a note writes the same rows however the notes were batched.
+and the cache never changes a result (it pays for templated notes and repeated sentences). A cross-encoder scores
+``mentions_per_call`` mentions per onnxruntime call; at 1 (default) a mention's scores depend only on its own candidates (dynamic
+int8 scales activations per call), so re-running a note writes the same rows however the notes were batched. The
+feature reranker embeds every text alone and its trees score each row alone, so it is batch-independent throughout.
 """
 from __future__ import annotations
 

@@ -12,12 +12,14 @@ the cross-encoder does not (how close the vocabulary is at all). A logistic mode
 gives P(candidate is right). The cosine is the mention's best, not the candidate's own: the candidate's own cosine
 is already one of the reranker's inputs, and a per-mention cosine keeps the probability monotone in the logit within
 a mention (logit and margin both grow with it), so ordering by probability is ordering by the reranker. Files
-fitted before this (feature ``cosine``: the candidate's own cosine) still load and score as fitted. Every weight is constrained to be >= 0, so the probability never decreases when a
+fitted before this (feature ``cosine``: the candidate's own cosine) still load and score as fitted.
+
+Every weight is constrained to be >= 0, so the probability never decreases when a
 feature grows (monotone: a better score can never make a mention *more* NIL) and the sigmoid keeps it in [0, 1].
 It is fitted on every retrieved candidate of dev mentions in the unseen-concept simulation (a share of gold
 concepts removed from the dictionary), so it sees mentions whose right concept is missing. A mention is NIL when
 its best candidate's probability is below ``threshold``, chosen on the same data as the threshold with the most
-recall whose precision reaches a stated target, where a right abstention is either a mention linking would get
+recall whose precision reaches a stated target on every corpus, where a right abstention is either a mention linking would get
 wrong (truly NIL or wrong concept: "abstention" precision, the default) or only a truly-NIL one ("nil").
 
 Run-time side is numpy only; fitting uses scipy (a run-time dependency already).

@@ -150,7 +150,8 @@ def fit_on_simulation(corpora: Sequence[tuple[str | Path, Sequence[str | Path]]]
 
     ``reranker``: the shipped ``MentionReranker`` (its ``rerank_k`` and skip rule) over the cross-encoder to
     calibrate. Only doc ``fold`` is used (default "A"; fold "B" stays held out). The threshold is the one with the
-    most recall on the pooled simulated mentions whose precision reaches ``target_precision`` on every corpus, where a right abstention is
+    most recall on the pooled simulated mentions whose precision reaches ``target_precision`` on every corpus, where a
+    right abstention is
     (``target``) "abstention": a mention linking would get wrong (truly NIL or wrong concept), or "nil": a
     truly-NIL mention only.
     """

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-__all__ = ["CONCEPT", "EVENT_SOURCE", "EVENT_TABLES", "EventTable", "MENTION", "NOTE_CODE", "NOTE_NLP", "RUN",
-           "STAGED_EVENT", "STAGED_NOTE_NLP", "duckdb_type"]
+__all__ = ["CONCEPT", "EVENT_SOURCE", "EVENT_TABLES", "EventTable", "MENTION", "NOTE_CODE", "NOTE_NLP", "NOTE_STATE",
+           "RUN", "STAGED_EVENT", "STAGED_NOTE_NLP", "duckdb_type"]
 
 NOTE_NLP = pa.schema([
     ("note_nlp_id", pa.int64()), ("note_id", pa.int64()), ("section_concept_id", pa.int32()),
@@ -78,7 +78,13 @@ RUN = pa.schema([
     ("notes_read", pa.int64()), ("notes_coded", pa.int64()), ("notes_dead_lettered", pa.int64()),
     ("dead_letter_reasons", pa.string()), ("dead_letter_file", pa.string()), ("note_files", pa.string()),
     ("note_format", pa.string()), ("nil_threshold", pa.float64()), ("vocabularies", pa.string()),
-    ("coder", pa.string()),
+    ("coder", pa.string()), ("ended_at", pa.timestamp("us")), ("mode", pa.string()), ("notes_unchanged", pa.int64()),
+])
+
+#: clin-linker's record of what each note was last coded from (not CDM): ``clin-linker run --incremental`` re-codes a
+#: note only when its text's SHA-256 differs from this one for the same ``nlp_system``.
+NOTE_STATE = pa.schema([
+    ("note_id", pa.int64()), ("nlp_system", pa.string()), ("text_sha256", pa.string()), ("run_id", pa.string()),
 ])
 
 #: clin-linker's mention details (not CDM): one row per NOTE_NLP row of a run, the :data:`STAGED_NOTE_NLP` columns

@@ -394,11 +394,13 @@ def _subsequence(part: list, whole: list) -> bool:
 
 def _written_tables():
     """(table, pyarrow schema, whether we write every column of it) for each table clin-linker writes."""
-    from clin_linker.schemas.tables import CONCEPT, EVENT_SOURCE, EVENT_TABLES, MENTION, NOTE_CODE, NOTE_NLP, RUN
+    from clin_linker.schemas.tables import (
+        CONCEPT, EVENT_SOURCE, EVENT_TABLES, MENTION, NOTE_CODE, NOTE_NLP, NOTE_STATE, RUN,
+    )
 
     return ([("note_nlp", NOTE_NLP, True), ("concept", CONCEPT, True), ("clin_linker_event_source", EVENT_SOURCE, True),
              ("clin_linker_note_code", NOTE_CODE, True), ("clin_linker_run", RUN, True),
-             ("clin_linker_mention", MENTION, True)]
+             ("clin_linker_mention", MENTION, True), ("clin_linker_note_state", NOTE_STATE, True)]
             + [(t.name, t.schema, False) for t in EVENT_TABLES])
 
 

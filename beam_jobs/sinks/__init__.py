@@ -53,6 +53,10 @@ class StagedRun:
     #: The run's own record (a ``schemas.tables.RUN`` row): with it the sink also logs the run and keeps its
     #: mentions' structured columns (``schemas.tables.MENTION``) for review; None: those tables are left alone.
     run: Mapping[str, object] | None = None
+    #: ``(note_id, nlp_system, text_sha256)`` of every coded note: replaces the note's row of
+    #: ``clin_linker_note_state`` (``schemas.tables.NOTE_STATE``, with ``run["run_id"]``), which ``--incremental``
+    #: compares against. Needs ``run``; empty: the table is left alone.
+    note_states: Sequence[tuple[int, str, str]] = ()
 
 
 class Sink(Protocol):
@@ -60,4 +64,9 @@ class Sink(Protocol):
 
     def write(self, run: StagedRun) -> dict[str, int]:
         """Write ``run``; return rows written per table (and ``*_replaced`` counts)."""
+        ...
+
+    def note_states(self, nlp_system: str) -> dict[int, str]:
+        """note_id -> text SHA-256 of every note ``nlp_system`` last coded into this output (empty when none, or
+        when the output or its ``clin_linker_note_state`` table does not exist yet)."""
         ...

@@ -20,7 +20,7 @@ from ...schemas import ddl
 from ...schemas.tables import CONCEPT, NOTE_NLP
 from . import StagedRun
 from .duckdb_events import event_concept_ids, load_events, scalar
-from .duckdb_run import load_run
+from .duckdb_run import load_run, read_note_states
 from .note_codes import load_note_codes, note_code_concept_ids
 
 
@@ -67,10 +67,21 @@ class DuckDBSink:
                                                 [note_id for note_id, _ in run.coded_notes]))
                 concept_ids.update(note_code_concept_ids(con, list(run.note_codes.shards)))
             if run.run is not None:
-                inserted.update(load_run(con, run.run, list(run.note_nlp), list(run.coded_notes)))
+                inserted.update(load_run(con, run.run, list(run.note_nlp), list(run.coded_notes), run.note_states))
             inserted["concept"] = _load_concepts(con, concept_rows(concept_ids, self.store))
             con.execute("commit")
             return inserted
+        finally:
+            con.close()
+
+
+    def note_states(self, nlp_system: str) -> dict[int, str]:
+        """note_id -> text SHA-256 of the notes ``nlp_system`` last coded here (read-only; empty before any run)."""
+        if not self.database.exists():
+            return {}
+        con = duckdb.connect(str(self.database), read_only=True)
+        try:
+            return read_note_states(con, nlp_system)
         finally:
             con.close()
 

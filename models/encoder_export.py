@@ -16,6 +16,7 @@ import torch
 
 from .artifacts import file_sha256
 from .onnx_export import export_onnx, quantize_int8
+from .row_quantization import PER_ROW_NOTE
 
 #: Phrases used to check that int8 stays close to fp32 (DESIGN §4: cosine >= 0.985 per-channel).
 CHECK_PHRASES = [
@@ -81,6 +82,7 @@ def export_sentence_encoder(
             "sha256": file_sha256(out_dir / "model.onnx"),
             "dimension": int(st.get_embedding_dimension()),
             "max_length": max_length,
+            "quantization": f"onnxruntime dynamic int8, per-channel weights; {PER_ROW_NOTE}",
             "description": description,
             "exported_at": dt.date.today().isoformat(),
         }

@@ -15,6 +15,7 @@ from tokenizers import Tokenizer
 from tqdm import tqdm
 
 from .artifacts import ArtifactInfo, read_artifact
+from .batching import equal_length_batches
 
 
 def default_threads() -> int:
@@ -39,32 +40,28 @@ class OnnxSentenceEncoder:
         )
 
     def encode(self, texts: Sequence[str], batch_size: int = 128, progress: str | None = None) -> np.ndarray:
-        """Return a float32 array (len(texts), dimension).
+        """Return a float32 array (len(texts), dimension), rows in input order.
 
-        Texts are sorted by token length so each batch pads little; results come back in input order.
+        A batch holds only texts of the same token length, so nothing is padded: with per-row int8 activations
+        (``models.row_quantization``) a text's vector is then bit-for-bit the same whatever else is encoded with it,
+        which is what lets the pipeline batch mentions and memoise them and still write the same rows for a note
+        however notes are batched. Sorting by length keeps the batches full.
         ``progress`` is a tqdm description; None keeps it quiet (per-document calls in the pipeline).
         """
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
         encodings = self.tokenizer.encode_batch(list(texts))
-        order = np.argsort([len(e.ids) for e in encodings], kind="stable")
         bar = tqdm(total=len(texts), desc=progress, unit="text", disable=progress is None)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            width = max(len(encodings[i].ids) for i in idx)
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros_like(ids)
-            types = np.zeros_like(ids)
-            for row, i in enumerate(idx):
-                e = encodings[i]
-                ids[row, : len(e.ids)] = e.ids
-                mask[row, : len(e.ids)] = e.attention_mask
-                types[row, : len(e.ids)] = e.type_ids
+        for idx in equal_length_batches([len(e.ids) for e in encodings], batch_size):
+            ids = np.array([encodings[i].ids for i in idx], dtype=np.int64)
             (vectors,) = self.session.run(
-                ["sentence_embedding"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+                ["sentence_embedding"],
+                {"input_ids": ids, "attention_mask": np.array([encodings[i].attention_mask for i in idx], np.int64),
+                 "token_type_ids": np.array([encodings[i].type_ids for i in idx], np.int64)},
             )
             out[idx] = vectors
             bar.update(len(idx))
         bar.close()
         return out
+

@@ -56,21 +56,18 @@ class CandidateGenerator:
         self._memo: dict[str, np.ndarray] = {}
 
     def _vectors(self, texts: list[str]) -> np.ndarray:
-        """Mention vectors, one text per encoder call, memoised per process.
+        """Mention vectors, memoised per process; the texts not in the memo are encoded in one call.
 
-        One text per call on purpose: dynamic int8 quantisation scales activations over the whole
-        batch, so a batched mention's vector (and its top concept in a near-tie) would depend on which
-        other mentions shared its batch, and a re-run of the same note could write different rows.
+        Safe to batch and memoise: the encoder batches only texts of equal token length and quantises activations
+        per row (``models.row_quantization``), so a mention's vector is the same whichever notes it came with.
         The memo keeps repeated mentions ("hypertension", "CHF") free.
         """
-        vectors = [self._memo.get(t) for t in texts]
-        for i, text in enumerate(texts):
-            if vectors[i] is None:
-                vectors[i] = self.encoder.encode([text])[0]
-                if len(self._memo) >= self.memo_size:
-                    self._memo.clear()
-                self._memo[text] = vectors[i]
-        return np.stack(vectors)
+        missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
+        if missing:
+            if len(self._memo) + len(missing) > self.memo_size:
+                self._memo.clear()
+            self._memo.update(zip(missing, self.encoder.encode(missing)))
+        return np.stack([self._memo[t] for t in texts])
 
     def __call__(self, mentions: Sequence[str], k: int, vocabulary: str | None = None) -> list[list[Candidate]]:
         """Top-``k`` candidates for each mention text, best first (one index query for all mentions).

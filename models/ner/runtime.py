@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..artifacts import read_artifact
+from ..batching import equal_length_batches
 from .labels import LABELS, Span
 from .windows import (
     decode_spans,
@@ -41,24 +42,18 @@ class WindowTagger(ABC):
     def predict(self, texts: Sequence[str], batch_size: int = 16) -> list[list[Span]]:
         """Spans ``(start, end, label)`` per text, sorted by position.
 
-        Windows of all texts are pooled and sorted by length before batching, so a batch pads
-        to windows of similar size (short notes do not pay for long ones).
+        Windows of all texts are pooled and batched only with windows of the same length
+        (``equal_length_batches``): no padding is computed, and with per-row int8 activations a window's tags
+        do not depend on which other windows or notes share its batch.
         """
         docs = tokenize_texts(self.tokenizer, texts)
         bounds = [window_bounds(len(d), self.max_len, self.stride) for d in docs]
         items = [(d, w) for d, doc_bounds in enumerate(bounds) for w in range(len(doc_bounds))]
         inputs = [window_ids(docs[d], bounds[d][w], self.special) for d, w in items]
-        order = sorted(range(len(items)), key=lambda k: len(inputs[k]))
         window_tags: list[list[np.ndarray | None]] = [[None] * len(b) for b in bounds]
-        for first in range(0, len(order), batch_size):
-            batch = order[first : first + batch_size]
-            width = max(len(inputs[k]) for k in batch)
-            ids = np.full((len(batch), width), self.special.pad, dtype=np.int64)
-            mask = np.zeros((len(batch), width), dtype=np.int64)
-            for row, k in enumerate(batch):
-                ids[row, : len(inputs[k])] = inputs[k]
-                mask[row, : len(inputs[k])] = 1
-            tags = self.logits(ids, mask).argmax(-1)
+        for batch in equal_length_batches([len(ids) for ids in inputs], batch_size):
+            ids = np.array([inputs[k] for k in batch], dtype=np.int64)
+            tags = self.logits(ids, np.ones_like(ids)).argmax(-1)
             for row, k in enumerate(batch):
                 d, w = items[k]
                 window_tags[d][w] = tags[row, 1 : len(inputs[k]) - 1]  # drop [CLS]/[SEP]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 __all__ = ["CONCEPT", "EVENT_SOURCE", "EVENT_TABLES", "EventTable", "MENTION", "NOTE_CODE", "NOTE_NLP", "NOTE_STATE",
-           "RUN", "STAGED_EVENT", "STAGED_NOTE_NLP", "duckdb_type"]
+           "RUN", "STAGED_EVENT", "STAGED_NOTE_NLP", "duckdb_type", "postgresql_type"]
 
 NOTE_NLP = pa.schema([
     ("note_nlp_id", pa.int64()), ("note_id", pa.int64()), ("section_concept_id", pa.int32()),
@@ -149,3 +149,13 @@ _DUCKDB_TYPES = {pa.int64(): "BIGINT", pa.int32(): "INTEGER", pa.string(): "VARC
 def duckdb_type(data_type: pa.DataType) -> str:
     """The DuckDB column type (as information_schema spells it) that holds ``data_type``."""
     return _DUCKDB_TYPES[data_type]
+
+_POSTGRESQL_TYPES = {pa.int64(): "bigint", pa.int32(): "integer", pa.string(): "character varying", pa.date32(): "date",
+                     pa.timestamp("us"): "timestamp without time zone", pa.float64(): "double precision",
+                     pa.bool_(): "boolean"}
+
+
+def postgresql_type(data_type: pa.DataType) -> str:
+    """The PostgreSQL column type (as information_schema spells it; also valid in CREATE TABLE) that holds
+    ``data_type``."""
+    return _POSTGRESQL_TYPES[data_type]

@@ -1,10 +1,11 @@
 """Where a run's rows go: the :class:`Sink` protocol between the Beam job and an output.
 
 Why a protocol: the job stages everything it computed as Parquet shards (workers never open an output, DESIGN §5)
-and then hands one :class:`StagedRun` to a sink in the main process. Each output (today DuckDB,
-:class:`.duckdb.DuckDBSink`, with the per-note code lists of :mod:`.note_codes`; later PostgreSQL, an HTML report)
-implements :meth:`Sink.write` and nothing else, so adding one touches neither the pipeline nor the job's reading,
-validation and dead letters.
+and then hands one :class:`StagedRun` to a sink in the main process. Each output (a DuckDB file,
+:class:`.duckdb.DuckDBSink`; a PostgreSQL database, :class:`.postgresql.PostgreSQLSink`; :func:`open_sink` picks
+one from the ``--out`` value) implements :meth:`Sink.write` and :meth:`Sink.note_states` and nothing else, so adding
+one touches neither the pipeline nor the job's reading, validation and dead letters. The database sinks share their
+SQL (:mod:`.load`): only the connection, the transaction and the staging of rows differ.
 
 Contract for implementations:
 
@@ -18,55 +19,24 @@ Contract for implementations:
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-__all__ = ["Sink", "StagedCodes", "StagedRun"]
+from ...ontologies.store import ConceptStore
+from ..note_tables import is_postgresql_url
+from .duckdb import DuckDBSink
+from .postgresql import PostgreSQLSink
+from .staged import Sink, SinkError, StagedCodes, StagedRun
 
-
-@dataclass(frozen=True)
-class StagedCodes:
-    """The per-note code lists a run with document coding staged (``clin-linker run --code``)."""
-
-    #: The coder's model id (column ``coder``): its earlier lists of the coded notes are replaced.
-    coder: str
-    #: Parquet shards of ``schemas.tables.NOTE_CODE`` rows (every ranked code, ``accepted`` or not).
-    shards: Sequence[Path]
+__all__ = ["Sink", "SinkError", "StagedCodes", "StagedRun", "open_sink"]
 
 
-@dataclass(frozen=True)
-class StagedRun:
-    """What one run staged for its sink."""
-
-    #: Parquet shards of staged NOTE_NLP rows (``schemas.tables.STAGED_NOTE_NLP``).
-    note_nlp: Sequence[Path]
-    #: Parquet shards of derived-event candidates (``schemas.tables.STAGED_EVENT``); None when the run did not
-    #: derive events (``--derive-clinical-tables`` off): then the event tables must be left alone. An empty list
-    #: means "derived, found none": the events the coded notes supported before are withdrawn.
-    events: Sequence[Path] | None
-    #: ``(note_id, nlp_system)`` of every note the run coded, with or without mentions.
-    coded_notes: Sequence[tuple[int, str]]
-    #: The document coder's lists; None when the run did not code documents: then their table is left alone.
-    note_codes: StagedCodes | None = None
-    #: The run's own record (a ``schemas.tables.RUN`` row): with it the sink also logs the run and keeps its
-    #: mentions' structured columns (``schemas.tables.MENTION``) for review; None: those tables are left alone.
-    run: Mapping[str, object] | None = None
-    #: ``(note_id, nlp_system, text_sha256)`` of every coded note: replaces the note's row of
-    #: ``clin_linker_note_state`` (``schemas.tables.NOTE_STATE``, with ``run["run_id"]``), which ``--incremental``
-    #: compares against. Needs ``run``; empty: the table is left alone.
-    note_states: Sequence[tuple[int, str, str]] = ()
-
-
-class Sink(Protocol):
-    """An output for a run's rows (see the module docstring for the contract)."""
-
-    def write(self, run: StagedRun) -> dict[str, int]:
-        """Write ``run``; return rows written per table (and ``*_replaced`` counts)."""
-        ...
-
-    def note_states(self, nlp_system: str) -> dict[int, str]:
-        """note_id -> text SHA-256 of every note ``nlp_system`` last coded into this output (empty when none, or
-        when the output or its ``clin_linker_note_state`` table does not exist yet)."""
-        ...
+def open_sink(out: str | Path, store: ConceptStore, schema: str | None = None) -> Sink:
+    """The sink for ``--out``: a ``postgresql://`` (or ``postgres://``) URL writes to that database, in ``schema``
+    (default ``public``); anything else is a DuckDB file path. Nothing is connected or created yet (a bad
+    ``schema`` is refused here, before any work)."""
+    if is_postgresql_url(str(out)):
+        return PostgreSQLSink(str(out), store, "public" if schema is None else schema)
+    if schema is not None:
+        raise ValueError(f"--schema applies to PostgreSQL outputs (--out postgresql://...), not to the DuckDB file "
+                         f"{out}: drop --schema")
+    return DuckDBSink(Path(out), store)

@@ -1,5 +1,5 @@
-"""Per-note code lists -> table ``clin_linker_note_code`` of a DuckDB database (``clin-linker run --code`` through
-:class:`.duckdb.DuckDBSink`, and ``clin-linker code --db``).
+"""Per-note code lists -> table ``clin_linker_note_code`` (``clin-linker run --code`` through any database sink,
+:mod:`.load`, and ``clin-linker code --db`` into a DuckDB file).
 
 Idempotent like the NOTE_NLP sink: the rows a coder wrote for the coded notes are deleted, then the new ones
 inserted, in the caller's transaction, so re-running a note (or a retry) leaves exactly one list per (note, coder),
@@ -19,12 +19,18 @@ import pyarrow as pa
 from ...ontologies.store import ConceptStore
 from ...schemas import note_code_ddl
 from ...schemas.tables import NOTE_CODE
-from .duckdb_events import scalar
+from .database import Database, columns
+from .duckdb_database import DuckDBDatabase
 
 if TYPE_CHECKING:  # type hints only: importing pipeline.coder loads the coder's run time
     from ...pipeline.coder import DocumentCode
 
-_COLUMNS = ", ".join(NOTE_CODE.names)
+_COLUMNS = columns(NOTE_CODE.names)
+#: Queries of every concept id the staged lists write (a completed code need not be any mention's: it needs its
+#: CONCEPT row when its id is local).
+NOTE_CODE_CONCEPT_IDS = ["select concept_id from staged_note_code"]
+#: ``coded_notes`` as ``clin-linker code --db`` stages it: it codes notes outside any run, so without nlp_system.
+_CODED_NOTE_IDS = pa.schema([("note_id", pa.int64())])
 
 
 def _row(note_id: int, rank: int, code: DocumentCode, coder: str, store: ConceptStore) -> dict:
@@ -40,36 +46,15 @@ def note_code_rows(note_id: int, codes: Sequence[DocumentCode], coder: str, stor
     return [_row(note_id, rank, code, coder, store) for rank, code in enumerate(codes, start=1)]
 
 
-def _replace(con: duckdb.DuckDBPyConnection, coder: str, note_ids: Sequence[int], source: str | None,
-             params: list) -> dict[str, int]:
-    """Delete ``coder``'s rows of ``note_ids``, insert the NOTE_CODE columns of ``source`` (a SQL relation; None:
-    nothing to insert)."""
-    con.execute(note_code_ddl("duckdb"))
-    con.register("coded_note_ids", pa.table({"note_id": pa.array(sorted(set(note_ids)), pa.int64())}))
-    try:
-        replaced = scalar(con, "delete from clin_linker_note_code where coder = ? "
-                               "and note_id in (select note_id from coded_note_ids)", [coder])
-    finally:
-        con.unregister("coded_note_ids")
-    inserted = 0 if source is None else scalar(
-        con, f"insert into clin_linker_note_code ({_COLUMNS}) select {_COLUMNS} from {source}", params)
+def replace_note_codes(db: Database, coder: str) -> dict[str, int]:
+    """Replace ``coder``'s lists of every ``coded_notes`` note (with or without codes) by the ``staged_note_code``
+    rows, inside the caller's transaction; returns rows inserted and replaced."""
+    db.script(note_code_ddl(db.dialect))
+    replaced = db.run("clin_linker_note_code", f"delete from clin_linker_note_code where coder = {db.param} "
+                                               "and note_id in (select note_id from coded_notes)", [coder])
+    inserted = db.run("clin_linker_note_code", f"insert into clin_linker_note_code ({_COLUMNS}) "
+                                               f"select {_COLUMNS} from staged_note_code")
     return {"clin_linker_note_code": inserted, "note_codes_replaced": replaced}
-
-
-def load_note_codes(con: duckdb.DuckDBPyConnection, shards: Sequence[Path], coder: str,
-                    note_ids: Sequence[int]) -> dict[str, int]:
-    """Replace ``coder``'s lists of every coded note (``note_ids``, with or without codes) by the staged rows
-    (Parquet shards of :data:`NOTE_CODE`), inside the caller's transaction; returns rows inserted and replaced."""
-    return _replace(con, coder, note_ids, "read_parquet(?)" if shards else None, [[str(p) for p in shards]])
-
-
-def note_code_concept_ids(con: duckdb.DuckDBPyConnection, shards: Sequence[Path]) -> list[int]:
-    """Every concept id the staged lists write (a completed code need not be any mention's: it needs its CONCEPT
-    row when its id is local)."""
-    if not shards:
-        return []
-    return [r[0] for r in con.execute("select distinct concept_id from read_parquet(?)",
-                                      [[str(p) for p in shards]]).fetchall()]
 
 
 def write_note_codes(db_path: Path, rows: Sequence[tuple[int, int, DocumentCode]], coder: str,
@@ -78,13 +63,15 @@ def write_note_codes(db_path: Path, rows: Sequence[tuple[int, int, DocumentCode]
     code)`` triples, in one transaction of its own (``clin-linker code --db``); returns rows written."""
     table = pa.Table.from_pylist([_row(note_id, rank, code, coder, store) for note_id, rank, code in rows],
                                  schema=NOTE_CODE)
+    coded = sorted({*note_ids, *(r[0] for r in rows)})
     db_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db_path))
     try:
         con.execute("begin transaction")
-        con.register("incoming", table)
-        written = _replace(con, coder, [*note_ids, *(r[0] for r in rows)], "incoming", [])
-        con.unregister("incoming")
+        db = DuckDBDatabase(con)
+        db.stage("coded_notes", _CODED_NOTE_IDS, pa.table({"note_id": pa.array(coded, pa.int64())}))
+        db.stage("staged_note_code", NOTE_CODE, table)
+        written = replace_note_codes(db, coder)
         con.execute("commit")
     finally:
         con.close()

@@ -59,3 +59,15 @@ def chromium() -> str:
     if found is None:
         pytest.skip(f"no browser for the report test: {why} (run `apt-get install -y chromium` as root)")
     return found
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session (tests/postgres_server.py: Unix socket only, deleted at the end).
+    Fails, never skips, when PostgreSQL is not installed: the PostgreSQL sink would go untested."""
+    from postgres_server import INSTALL_HINT, postgres_server, server_binaries
+
+    if server_binaries() is None:
+        pytest.fail(INSTALL_HINT, pytrace=False)
+    with postgres_server() as server:
+        yield server

@@ -1,9 +1,11 @@
 """Beam ``ModelHandler`` that runs the shipped spaCy pipeline: the Beam job's only link to linking.
 
 ``load_model`` builds the same pipeline ``nlp.add_pipe("clin_linker")`` gives (pipeline.build), once per
-worker process (RunInference shares it across bundles). ``run_inference`` sends a whole batch through
-``nlp.pipe`` so the encoder sees many mentions per call; a note that makes the pipeline fail is retried
-alone and comes back as an error result instead of taking its batch down. With ``derive_events`` it also
+worker process (RunInference shares it across bundles); an index or model given as a URL is first fetched into the
+worker's local cache (``.storage.fetch_directory``). ``run_inference`` sends a whole batch through
+``nlp.pipe`` so the encoder sees many mentions per call (the models are batch-independent: a note's rows do not
+depend on its batch mates); a note longer than one piece runs in pieces (``pipeline.long_notes``); a note that makes
+the pipeline fail is retried alone and comes back as an error result instead of taking its batch down. With ``derive_events`` it also
 returns each note's derived clinical event candidates (pipeline.omop.event_rows). With ``coding``
 (``clin-linker run --code``) it loads the document coder next to the pipeline, once per worker too, and returns
 each note's ranked code list as NOTE_CODE rows; the coded vocabulary's events then come from the coder's accepted
@@ -12,6 +14,7 @@ codes (pipeline.omop.code_event_rows), the other vocabularies' from the mentions
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,9 +30,11 @@ from ..ontologies.store import ConceptStore
 from ..pipeline.build import build_pipeline, linker_of, model_ids
 from ..pipeline.clinical_events import note_person_and_date
 from ..pipeline.coder import DEFAULT_EXCLUDED_FLAGS, Coder, load_coder
+from ..pipeline.long_notes import pipe_in_pieces
 from ..pipeline.omop import code_event_rows, event_rows, nlp_system, note_nlp_rows
 from .notes import Note
 from .sinks.note_codes import note_code_rows
+from .storage import fetch_directory
 
 
 def _describe(error: Exception) -> str:
@@ -49,7 +54,8 @@ class CodingOptions:
     excluded_flags: tuple[str, ...] = DEFAULT_EXCLUDED_FLAGS
 
     def load(self, store: ConceptStore) -> Coder:
-        return load_coder(store, self.vocabulary, self.coder_dir, self.zero_shot, self.excluded_flags)
+        coder_dir = str(fetch_directory(self.coder_dir)) if self.coder_dir else None
+        return load_coder(store, self.vocabulary, coder_dir, self.zero_shot, self.excluded_flags)
 
 
 @dataclass
@@ -65,13 +71,20 @@ class NoteResult:
     note_id: int
     source: str
     position: int
-    rows: list[dict] = field(default_factory=list)  # staged NOTE_NLP rows (schemas.tables.STAGED_NOTE_NLP)
+    # rows, events and codes quote the note (snippets, evidence): kept out of the repr, which tracebacks print
+    rows: list[dict] = field(default_factory=list, repr=False)  # staged NOTE_NLP rows (schemas.tables.STAGED_NOTE_NLP)
     error: str | None = None
     nlp_system: str = ""
-    events: list[dict] = field(default_factory=list)  # derived event candidates (only with derive_events)
+    events: list[dict] = field(default_factory=list, repr=False)  # derived event candidates (only with derive_events)
     event_skip: str | None = None  # why the note cannot have derived events (missing person_id/date)
-    codes: list[dict] = field(default_factory=list)  # its ranked code list as NOTE_CODE rows (only with coding)
+    codes: list[dict] = field(default_factory=list, repr=False)  # ranked code list as NOTE_CODE rows (with coding)
     nil_threshold: float | None = None  # the score below which the linker wrote NIL (for the run log)
+    text_sha256: str = ""  # of the note_text coded (clin_linker_note_state, for --incremental)
+
+
+def text_sha256(text: str) -> str:
+    """What ``--incremental`` compares: the SHA-256 of the note text's UTF-8 bytes."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class SpacyNoteModelHandler(ModelHandler[Note, NoteResult, NotePipeline]):
@@ -91,9 +104,18 @@ class SpacyNoteModelHandler(ModelHandler[Note, NoteResult, NotePipeline]):
         self._bar: tqdm | None = None
 
     def load_model(self) -> NotePipeline:
-        nlp = build_pipeline(**self.linker_config)
+        config = dict(self.linker_config)
+        for key in ("index_dir", "reranker_dir"):  # URLs: fetched once per worker into its local cache
+            if config.get(key):
+                config[key] = str(fetch_directory(config[key]))
+        nlp = build_pipeline(**config)
         coder = self.coding.load(linker_of(nlp).resources.store) if self.coding else None
         return NotePipeline(nlp, coder)
+
+    def nlp_system(self) -> str:
+        """The NOTE_NLP.nlp_system this handler's pipeline writes (loads the pipeline: for the driver of an
+        incremental run, which must know it before any note is read)."""
+        return nlp_system(model_ids(self.load_model().nlp))
 
     def _process(self, notes: Sequence[Note], model: NotePipeline) -> list[NoteResult]:
         nlp, coder = model.nlp, model.coder
@@ -104,10 +126,10 @@ class SpacyNoteModelHandler(ModelHandler[Note, NoteResult, NotePipeline]):
         # one NIL rule applies (pipeline.linker_component): the reranker's calibrated threshold, else the cosine one
         threshold = linker.reranker.threshold if linker.reranker is not None else linker.threshold
         coded_vocabulary = self.coding.vocabulary if self.coding else None
-        for doc, note in nlp.pipe(((n.note_text, n) for n in notes), as_tuples=True):
+        for doc, note in pipe_in_pieces(nlp, ((n.note_text, n) for n in notes)):
             rows = note_nlp_rows(doc, note.note_id, store, system, self.run_at, self.section_concepts)
             result = NoteResult(note.note_id, note.source, note.position, rows, nlp_system=system,
-                                nil_threshold=threshold)
+                                nil_threshold=threshold, text_sha256=text_sha256(note.note_text))
             codes = coder(doc) if coder else []
             if coder:
                 result.codes = note_code_rows(note.note_id, codes, coder.model_id, store)

@@ -1,6 +1,9 @@
 """Reading and validating input notes (DESIGN §2 "Input note"); everything that fails becomes a
 dead-letter record with a reason code, the file and the line/row, never a silent drop.
 
+Files are read through Beam's ``FileSystems`` (``.storage``), so a notes file can be a local path or any URL a
+cluster's workers read; rows of a database NOTE table (``.note_tables``) go through the same :func:`validate`.
+
 Dead letters never carry ``note_text``: it is patient data.
 """
 from __future__ import annotations
@@ -11,11 +14,13 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import jsonschema
+from apache_beam.io.filesystems import FileSystems
 
 from ..schemas import json_schema
+from .storage import beam_path, open_binary
 
 FORMATS = ("jsonl", "csv", "parquet")
 _NOTE_VALIDATOR = jsonschema.Draft202012Validator(json_schema("note"), format_checker=jsonschema.FormatChecker())
@@ -27,14 +32,14 @@ class RawRecord:
 
     source: str
     position: int
-    record: dict | None
+    record: dict | None = field(repr=False)  # holds note_text: never in a repr (tracebacks, logs)
     error: tuple[str, str] | None = None  # (reason_code, reason)
 
 
 @dataclass(frozen=True)
 class Note:
     note_id: int
-    note_text: str
+    note_text: str = field(repr=False)  # patient data: never in a repr (tracebacks, logs)
     source: str
     position: int
     fields: dict = field(default_factory=dict)  # the other NOTE fields (person_id, note_date, ...)
@@ -50,8 +55,8 @@ def dead_letter(source: str, position: int | None, record: dict | None, code: st
             "reason": reason, "record": json.loads(json.dumps(kept, default=str)) if kept is not None else None}
 
 
-def detect_format(path: Path) -> str:
-    suffix = path.suffix.lower()
+def detect_format(path: str | Path) -> str:
+    suffix = PurePosixPath(str(path)).suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
         return "jsonl"
     if suffix in (".csv", ".tsv"):
@@ -61,8 +66,8 @@ def detect_format(path: Path) -> str:
     raise ValueError(f"{path}: cannot tell the format from the suffix {suffix!r}; pass --format one of {FORMATS}")
 
 
-def _read_jsonl(path: Path) -> Iterator[RawRecord]:
-    with open(path, "rb") as f:
+def _read_jsonl(path: str) -> Iterator[RawRecord]:
+    with open_binary(path) as f:
         for number, raw in enumerate(f, start=1):
             if not raw.strip():
                 continue
@@ -87,9 +92,9 @@ def _has_undecodable(value: object) -> bool:
     return isinstance(value, str) and any("\udc80" <= ch <= "\udcff" for ch in value)
 
 
-def _read_csv(path: Path) -> Iterator[RawRecord]:
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    with open(path, "rb") as raw:
+def _read_csv(path: str) -> Iterator[RawRecord]:
+    delimiter = "\t" if PurePosixPath(path).suffix.lower() == ".tsv" else ","
+    with open_binary(path) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
         reader = csv.DictReader(text, delimiter=delimiter)
         for number, row in enumerate(reader, start=1):
@@ -102,20 +107,22 @@ def _read_csv(path: Path) -> Iterator[RawRecord]:
             yield RawRecord(str(path), number, {k: (v if v != "" else None) for k, v in row.items()})
 
 
-def _read_parquet(path: Path) -> Iterator[RawRecord]:
+def _read_parquet(path: str) -> Iterator[RawRecord]:
     import pyarrow.parquet as pq
 
     number = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
-        for row in batch.to_pylist():
-            number += 1
-            yield RawRecord(str(path), number, row)
+    with open_binary(path) as f:
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=1024):
+            for row in batch.to_pylist():
+                number += 1
+                yield RawRecord(str(path), number, row)
 
 
 def read_records(path: str | Path, fmt: str = "auto") -> Iterator[RawRecord]:
-    """Yield every record of one notes file; ``position`` is the 1-based line (JSONL) or row number."""
-    path = Path(path)
-    if not path.exists():
+    """Yield every record of one notes file (a path or any URL Beam's FileSystems reads); ``position`` is the
+    1-based line (JSONL) or row number."""
+    path = beam_path(path)
+    if not FileSystems.exists(path):
         raise FileNotFoundError(f"notes file {path} does not exist")
     fmt = detect_format(path) if fmt == "auto" else fmt
     readers = {"jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet}

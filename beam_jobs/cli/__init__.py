@@ -11,6 +11,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from ..errors import RunFailed
+
 
 def build_parser() -> argparse.ArgumentParser:
     from ...models import cli as models_cli
@@ -53,4 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as e:  # user errors: say what and what to do, no traceback
         print(f"clin-linker {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except RunFailed as e:  # a run that failed and left its output as it was: say so, no traceback
+        print(f"clin-linker {args.command}: failed: {e}", file=sys.stderr)
+        return 1
 

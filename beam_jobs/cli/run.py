@@ -43,8 +43,18 @@ def _run(args: argparse.Namespace) -> int:
     from ..job import run_job
     from ..model_handler import CodingOptions
 
-    notes = args.notes or [sample_notes_path()]
-    beam_args = [a for a in (args.beam_args or []) if a != "--"] or ["--runner=DirectRunner"]
+    from ..job import DEFAULT_RUNNER
+    from ..note_tables import NoteTable
+
+    note_table = None
+    if args.notes_db or args.notes_table or args.where:
+        if not (args.notes_db and args.notes_table):
+            raise ValueError("reading notes from a database needs both --notes-db URL and --notes-table TABLE")
+        if args.notes:
+            raise ValueError("give --notes files or --notes-db/--notes-table, not both")
+        note_table = NoteTable(args.notes_db, args.notes_table, args.where)
+    notes = [] if note_table else (args.notes or [str(sample_notes_path())])
+    beam_args = [a for a in (args.beam_args or []) if a != "--"] or [DEFAULT_RUNNER]
     linker: dict = {"k": args.k}
     if args.rerank:
         if args.threshold is not None:
@@ -74,25 +84,33 @@ def _run(args: argparse.Namespace) -> int:
                                excluded_flags=excluded_flags(args.include_negated))
     elif args.coder or args.zero_shot or args.include_negated:
         raise ValueError("--coder, --zero-shot and --include-negated apply only with --code; add --code or drop them")
-    summary = run_job(notes, Path(args.out), args.dead_letter, fmt=args.format, index_dir=args.index or "",
+    summary = run_job(notes, args.out, args.dead_letter, fmt=args.format, index_dir=args.index or "",
                       linker_config=linker, beam_args=beam_args,
                       batch_size=args.batch_size, derive_clinical_tables=args.derive_clinical_tables,
                       section_concepts=read_section_map(args.section_concepts) if args.section_concepts else None,
-                      coding=coding)
+                      coding=coding, note_table=note_table, staging=args.staging, schema=args.schema,
+                      incremental=args.incremental)
     _print_summary(summary)
     failed = False
+    unchanged = f" + unchanged {summary.unchanged}" if summary.mode == "incremental" else ""
     if summary.balanced():
-        print(f"read {summary.read} = coded {summary.coded} + dead-lettered {summary.dead_lettered}")
+        print(f"read {summary.read} = coded {summary.coded} + dead-lettered {summary.dead_lettered}{unchanged}")
     else:
-        print(f"ERROR: read {summary.read} != coded {summary.coded} + dead-lettered {summary.dead_lettered}")
+        print(f"ERROR: read {summary.read} != coded {summary.coded} + dead-lettered {summary.dead_lettered}{unchanged}")
         failed = True
+    if summary.mode == "incremental" and summary.coded == 0:
+        again = f" ({summary.dead_lettered} invalid record(s) dead-lettered again)" if summary.dead_lettered else ""
+        print(f"nothing new: {summary.unchanged} notes are unchanged since this nlp_system last coded them; no rows "
+              f"were written{again}")
     if summary.failed_share() > args.max_failed_share:
         # a run that codes a few notes and dead-letters the rest must not look like a success to a scheduler
         print(f"ERROR: {summary.failed_in_pipeline} of {summary.coded + summary.failed_in_pipeline} notes "
               f"({summary.failed_share():.1%}) failed in the pipeline (limit {args.max_failed_share:.1%}, "
               f"--max-failed-share); see the dead letters in {summary.dead_letter_file}")
         failed = True
-    if not args.no_report:  # last: the file a person opens next (a failed run's report helps most)
+    if args.out.startswith(("postgresql://", "postgres://")):
+        print("report: not written for a PostgreSQL output (it reads a DuckDB file); see docs/report.md")
+    elif not args.no_report:  # last: the file a person opens next (a failed run's report helps most)
         from ..report import write_report
         from .report import print_report_line
 
@@ -114,22 +132,47 @@ def _share(text: str) -> float:
 def register(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser(
         "run",
-        help="run the Beam job: notes -> NOTE_NLP (+CONCEPT) rows in DuckDB",
-        description="Read notes (JSONL, CSV or Parquet; OMOP NOTE fields, note_id + note_text required), "
-        "validate them (bad ones go to a dead-letter JSONL file with the reason), link them with the "
-        "clin_linker spaCy pipeline inside Apache Beam RunInference, and write OMOP CDM v5.4 NOTE_NLP rows "
-        "(plus CONCEPT rows for local concept ids) to DuckDB. Re-runs upsert, never duplicate. "
-        "It ends by writing a review report, OUT.report.html (--no-report: none). "
-        "Without --notes it runs on the shipped synthetic sample notes.",
-        epilog="Beam options go after `--`, e.g. `clin-linker run --notes n.jsonl -- --runner=DirectRunner "
-        "--direct_running_mode=multi_processing --direct_num_workers=2`.",
+        help="run the Beam job: notes -> NOTE_NLP (+CONCEPT) rows in DuckDB or PostgreSQL",
+        description="Read notes (JSONL, CSV or Parquet files, local or any URL Beam reads; or an OMOP NOTE table "
+        "with --notes-db/--notes-table), validate them (bad ones go to a dead-letter JSONL file with the reason), "
+        "link them with the clin_linker spaCy pipeline inside Apache Beam RunInference, and write OMOP CDM v5.4 "
+        "NOTE_NLP rows (plus CONCEPT rows for local concept ids) to DuckDB or PostgreSQL, the whole run in one "
+        "transaction. Re-runs replace a note's rows, never duplicate them, and the same note gives the same rows "
+        "whatever the batch size, worker count or runner. A DuckDB run ends by writing a review report, "
+        "OUT.report.html (--no-report: none). Without --notes it runs on the shipped synthetic sample notes.",
+        epilog="Beam options go after `--` (default: --runner=FnApiRunner, in-process, nothing downloaded), e.g. "
+        "`clin-linker run --notes n.jsonl -- --runner=FnApiRunner --direct_running_mode=multi_processing "
+        "--direct_num_workers=2`; cluster runners: docs/batch-job.md.",
     )
-    run.add_argument("--notes", action="append", help="notes file; repeat for several (default: sample notes)")
+    run.add_argument("--notes", action="append",
+                     help="notes file, URL or glob (e.g. gs://bucket/notes/*.jsonl); repeat for several "
+                     "(default: the shipped sample notes)")
+    run.add_argument("--notes-db", metavar="URL",
+                     help="read notes from a database instead: a postgresql://user@host/db URL or a DuckDB file "
+                     "(with --notes-table; columns: the OMOP NOTE table's, note_id and note_text required)")
+    run.add_argument("--notes-table", metavar="TABLE", help="with --notes-db: TABLE or SCHEMA.TABLE, e.g. note")
+    run.add_argument("--where", metavar="SQL",
+                     help="with --notes-db: an SQL condition selecting the notes, e.g. \"note_date >= '2026-12-01'\" "
+                     "(run read-only)")
+    run.add_argument("--incremental", action="store_true",
+                     help="code only notes that are new or whose text changed since this nlp_system (same models, "
+                     "vocabularies and --code/--derive-clinical-tables) last coded them into --out; their old "
+                     "rows are replaced. A run with nothing new writes nothing and says so")
     run.add_argument("--format", default="auto", choices=["auto", "jsonl", "csv", "parquet"],
                      help="input format (default: from the file suffix)")
-    run.add_argument("--out", default="clin_linker_omop.duckdb", help="DuckDB file to write (default: %(default)s)")
-    run.add_argument("--dead-letter", help="dead-letter JSONL file (default: OUT.dead_letter.jsonl)")
-    run.add_argument("--index", help="index directory (default: the embedded ICD-10-CM + HPO index, built on first use)")
+    run.add_argument("--out", default="clin_linker_omop.duckdb",
+                     help="DuckDB file, or postgresql://user[:password]@host[:port]/database URL, to write "
+                     "(default: %(default)s)")
+    run.add_argument("--schema", help="with a PostgreSQL --out: the schema of the CDM tables (default: public)")
+    run.add_argument("--dead-letter",
+                     help="dead-letter JSONL file, path or URL (default: OUT.dead_letter.jsonl; for PostgreSQL "
+                     "./clin_linker.dead_letter.jsonl)")
+    run.add_argument("--staging", metavar="URL",
+                     help="folder or bucket where workers stage their shards (default: beside a DuckDB --out, else "
+                     "a temp folder); on a cluster, a location every worker and the driver can reach")
+    run.add_argument("--index",
+                     help="index directory, path or URL fetched once per worker (default: the embedded ICD-10-CM + "
+                     "HPO index, built on first use)")
     run.add_argument("--k", type=int, default=5, help="candidates kept per mention (default 5)")
     run.add_argument("--threshold", type=float,
                      help="NIL rule without reranking: below this bi-encoder cosine a mention is written with "

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from ..errors import RunFailed
+
 
 @dataclass(frozen=True)
 class StagedCodes:
@@ -55,6 +57,6 @@ class Sink(Protocol):
         ...
 
 
-class SinkError(RuntimeError):
+class SinkError(RunFailed):
     """A write that failed and was rolled back: the message names the output (without its password) and the table
     being loaded, and says whether re-running the same command is safe."""

@@ -115,6 +115,9 @@ class RunInfo:
     nil_threshold: float | None
     vocabularies: list[dict]
     coder: str | None
+    ended_at: dt.datetime | None  # None, like the two below, in runs logged before incremental runs existed
+    mode: str | None  # "full" or "incremental"
+    notes_unchanged: int | None  # notes an incremental run skipped as unchanged
 
 
 @dataclass

@@ -61,7 +61,10 @@ def _run(args: argparse.Namespace) -> int:
             raise ValueError("--threshold is the NIL rule without reranking; with --rerank use --nil-threshold")
         from ...pipeline.reranking import resolve_reranker_dir
 
-        resolve_reranker_dir(args.reranker or "")  # no reranker: fail here, naming the fix, not in a Beam worker
+        from ..storage import fetch_directory
+
+        # no reranker: fail here, naming the fix, not in a Beam worker (a URL is fetched here and by each worker)
+        resolve_reranker_dir(str(fetch_directory(args.reranker)) if args.reranker else "")
         linker.update(rerank=True, reranker_dir=args.reranker or "")
         if args.nil_threshold is not None:
             linker["nil_threshold"] = args.nil_threshold

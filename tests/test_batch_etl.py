@@ -156,33 +156,35 @@ def test_incremental_runs_from_a_postgresql_note_table_code_only_what_changed(po
             copy.write_row((424242, 1, None, None))  # a bad row: dead-lettered like a bad file line
     common = ["--notes-db", url, "--notes-table", "src.note", "--out", url, "--index", str(default_index),
               "--dead-letter", str(tmp_path / "dead.jsonl")]
-    code, out = _run_cli(*common, "--schema", "cdm", "--incremental", capsys=capsys)
+    code, out = _run_cli(*common, "--schema", "incremental_cdm", "--incremental", capsys=capsys)
     assert code == 0 and "read 11 = coded 10 + dead-lettered 1 + unchanged 0" in out
     assert json.loads((tmp_path / "dead.jsonl").read_text().splitlines()[0])["reason_code"] == "empty_text"
-    code, out = _run_cli(*common, "--schema", "cdm", "--incremental", capsys=capsys)
+    code, out = _run_cli(*common, "--schema", "incremental_cdm", "--incremental", capsys=capsys)
     assert code == 0 and "coded 0" in out and "nothing new: 10 notes are unchanged" in out
     changed = sample_notes[3]["note_id"]
     with psycopg.connect(url, autocommit=True) as con:
         con.execute("update src.note set note_text = note_text || ' New: migraine with aura.' where note_id = %s",
                     [changed])
-    code, out = _run_cli(*common, "--schema", "cdm", "--incremental", capsys=capsys)
+    code, out = _run_cli(*common, "--schema", "incremental_cdm", "--incremental", capsys=capsys)
     assert code == 0 and "coded 1 " in out.replace("coded 1 +", "coded 1 ") and "unchanged 9" in out
     with psycopg.connect(url) as con:
-        runs = con.execute("select mode, notes_coded, notes_unchanged from cdm.clin_linker_run order by ended_at, "
-                           "started_at").fetchall()
+        runs = con.execute("select mode, notes_coded, notes_unchanged from incremental_cdm.clin_linker_run "
+                           "order by ended_at, started_at").fetchall()
     assert runs == [("incremental", 10, 0), ("incremental", 0, 10), ("incremental", 1, 9)]
-    code, _ = _run_cli(*common, "--schema", "clean", capsys=capsys)  # a clean full run of today's table
+    code, _ = _run_cli(*common, "--schema", "incremental_clean", capsys=capsys)  # a clean full run of today's table
     assert code == 0
     volatile = ("nlp_date", "nlp_datetime", "run_id")
     for table in ("note_nlp", "clin_linker_mention", "clin_linker_note_state"):
-        assert _pg_rows(url, "cdm", table, volatile) == _pg_rows(url, "clean", table, volatile), table
+        incremental = _pg_rows(url, "incremental_cdm", table, volatile)
+        assert incremental == _pg_rows(url, "incremental_clean", table, volatile), table
     # CONCEPT is vocabulary, shared by every ETL of the database: rows are added when first needed and never deleted,
     # so the incremental schema may keep a local concept only the note's old text used, referenced by nothing
-    kept, clean = set(_pg_rows(url, "cdm", "concept", ())), set(_pg_rows(url, "clean", "concept", ()))
+    kept = set(_pg_rows(url, "incremental_cdm", "concept", ()))
+    clean = set(_pg_rows(url, "incremental_clean", "concept", ()))
     assert clean <= kept
     with psycopg.connect(url) as con:
-        used = {r[0] for r in con.execute("select note_nlp_source_concept_id from cdm.note_nlp union "
-                                          "select note_nlp_concept_id from cdm.note_nlp").fetchall()}
+        used = {r[0] for r in con.execute("select note_nlp_source_concept_id from incremental_cdm.note_nlp union "
+                                          "select note_nlp_concept_id from incremental_cdm.note_nlp").fetchall()}
     assert not {row[0] for row in kept - clean} & used
 
 

@@ -1,7 +1,9 @@
 """`clin-linker run` fails loudly: a run in which too many notes fail in the pipeline exits 1, naming the share.
 
-The failures are real: notes longer than spaCy's ``max_length`` (1,000,000 characters) make the shipped pipeline
-raise on them, so they become ``pipeline_error`` dead letters while the rest of the run goes on.
+The failures are real: a note holding a lone UTF-16 surrogate (an export that split a character; JSON lets it through
+as ``\ud800``) makes the shipped pipeline's tokenizer raise, so it becomes a ``pipeline_error`` dead letter while the
+rest of the run goes on. (Notes longer than spaCy's ``max_length`` used to be the example; they are coded in pieces
+now, tests/test_batch_etl.py.)
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pytest
 
 from clin_linker.beam_jobs.cli import main
 
-TOO_LONG = "Patient reports asthma. " * 42_000  # 1,008,000 characters: over spaCy's max_length
+BROKEN = "Patient reports asthma \ud800 and wheeze."  # a lone surrogate: the tokenizer cannot encode it
 GOOD = "Assessment: type 2 diabetes mellitus. Plan: metformin."
 
 
@@ -31,7 +33,7 @@ def _reasons(out: Path) -> list[str]:
 
 
 def test_a_run_where_every_note_fails_exits_1_and_names_the_share(tmp_path, default_index, capsys):
-    code, out = _run(tmp_path, default_index, [TOO_LONG, TOO_LONG, "   "])
+    code, out = _run(tmp_path, default_index, [BROKEN, BROKEN, "   "])
     printed = capsys.readouterr().out
     assert code == 1
     assert (f"ERROR: 2 of 2 notes (100.0%) failed in the pipeline (limit 5.0%, --max-failed-share); "
@@ -41,7 +43,7 @@ def test_a_run_where_every_note_fails_exits_1_and_names_the_share(tmp_path, defa
 
 
 def test_below_the_limit_exits_0_and_invalid_input_does_not_count(tmp_path, default_index, capsys):
-    texts = [GOOD, TOO_LONG, "   "]  # 1 of the 2 notes that reached the pipeline failed; 1 note was invalid
+    texts = [GOOD, BROKEN, "   "]  # 1 of the 2 notes that reached the pipeline failed; 1 note was invalid
     code, out = _run(tmp_path / "at_limit", default_index, texts, "--max-failed-share", "0.5")
     printed = capsys.readouterr().out
     assert code == 0, printed  # 50% is not more than 50% (it would be 2 of 3 if invalid input counted)

@@ -92,3 +92,20 @@ def test_per_row_refuses_quantized_activations_it_cannot_rescale():
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])])
     with pytest.raises(ValueError, match="DequantizeLinear"):
         per_row_activations(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+
+
+def test_dropping_the_nan_guards_keeps_the_output_and_leaves_nothing_unused():
+    from clin_linker.models.row_quantization import without_nan_guards
+
+    zero = numpy_helper.from_array(np.array(0.0, np.float32), "zero")
+    graph = helper.make_graph(
+        [helper.make_node("Softmax", ["x"], ["p"], axis=-1), helper.make_node("IsNaN", ["p"], ["nan"]),
+         helper.make_node("Where", ["nan", "zero", "p"], ["guarded"]), helper.make_node("Mul", ["guarded", "x"], ["y"])],
+        "guarded", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 5])], [zero])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = np.random.default_rng(2).normal(size=(2, 5)).astype(np.float32)
+    before = _run(model, x, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    stripped = without_nan_guards(model)
+    assert [node.op_type for node in stripped.graph.node] == ["Softmax", "Mul"] and not stripped.graph.initializer
+    assert np.array_equal(before, _run(stripped, x, ort.GraphOptimizationLevel.ORT_DISABLE_ALL))

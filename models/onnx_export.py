@@ -39,9 +39,13 @@ def export_onnx(
     return path
 
 
-def quantize_int8(fp32_path: Path, int8_path: Path, keep_fp32: tuple[str, ...] = ()) -> Path:
-    """Dynamic int8, per-channel weights (the setting DESIGN §4 measured as safe), activations quantized per row
-    (``models.row_quantization``).
+def quantize_int8(fp32_path: Path, int8_path: Path, keep_fp32: tuple[str, ...] = (), per_row: bool = True) -> Path:
+    """Dynamic int8, per-channel weights (the setting DESIGN §4 measured as safe), without the export's NaN guards.
+
+    ``per_row``: quantize activations per row (``models.row_quantization``), for models that run batches of texts
+    (the sentence encoders). ``False`` keeps onnxruntime's per-tensor activations and its fused kernels, for a model
+    whose runtime sends one input per run (the NER tagger, ``models.ner.runtime``), where a per-tensor scale is
+    already the input's own.
 
     ``keep_fp32`` names graph nodes left unquantized (a model whose int8 loss is measured too
     high at one layer); each must exist in the graph, so a renamed node fails loudly.
@@ -55,11 +59,12 @@ def quantize_int8(fp32_path: Path, int8_path: Path, keep_fp32: tuple[str, ...] =
             raise ValueError(f"keep_fp32 nodes not in {fp32_path.name}: {missing}")
     import onnx
 
-    from .row_quantization import per_row_activations
+    from .row_quantization import per_row_activations, without_nan_guards
 
     quantize_dynamic(str(fp32_path), str(int8_path), per_channel=True, weight_type=QuantType.QInt8,
                      nodes_to_exclude=list(keep_fp32))
-    # activations per row, not per batch: a text's output must not depend on its batch mates (issue 14)
-    onnx.save(per_row_activations(onnx.load(str(int8_path))), str(int8_path))
+    # a text's output must not depend on its batch mates (issue 14): per-row scales, or one text per run
+    model = onnx.load(str(int8_path))
+    onnx.save(without_nan_guards(per_row_activations(model) if per_row else model), str(int8_path))
     return int8_path
 

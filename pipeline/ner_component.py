@@ -42,10 +42,9 @@ def load_tagger(model_dir: str | Path | None, threads: int = 0) -> OnnxNerTagger
 
 
 class ClinNer:
-    def __init__(self, nlp: Language, name: str, model_dir: str, threads: int, batch_size: int,
-                 window_batch_size: int):
-        if window_batch_size < 1 or batch_size < 1:
-            raise ValueError("clin_ner: batch_size and window_batch_size must be >= 1")
+    def __init__(self, nlp: Language, name: str, model_dir: str, threads: int, batch_size: int):
+        if batch_size < 1:
+            raise ValueError(f"clin_ner: batch_size must be >= 1, got {batch_size}")
         if threads < 0:
             raise ValueError(f"clin_ner: threads must be >= 0, got {threads}")
         self.nlp = nlp
@@ -53,7 +52,6 @@ class ClinNer:
         self.model_dir = model_dir
         self.threads = threads
         self.batch_size = batch_size
-        self.window_batch_size = window_batch_size
         self._tagger: Optional[OnnxNerTagger] = None
 
     def initialize(self, get_examples: Optional[Callable[[], Iterable[Example]]] = None, *,
@@ -92,7 +90,7 @@ class ClinNer:
         return self
 
     def _set_ents(self, docs: list[Doc]) -> None:
-        predictions = self.tagger.predict([d.text for d in docs], batch_size=self.window_batch_size)
+        predictions = self.tagger.predict([d.text for d in docs])
         for doc, spans in zip(docs, predictions):
             found = []
             for start, end, label in spans:
@@ -112,21 +110,15 @@ class ClinNer:
             yield from batch
 
 
-#: Most windows per onnxruntime call; a call holds windows of one length only (no padding). With per-row int8
-#: activations (models/row_quantization.py) the value changes speed, never the spans.
-DEFAULT_WINDOW_BATCH = 16
-
-
 @Language.factory(
     "clin_ner",
-    default_config={"model_dir": "", "threads": 0, "batch_size": 32, "window_batch_size": DEFAULT_WINDOW_BATCH},
+    default_config={"model_dir": "", "threads": 0, "batch_size": 32},
     assigns=["doc.ents", "token.ent_iob", "token.ent_type", "span._.detector"],
 )
-def make_clin_ner(nlp: Language, name: str, model_dir: str, threads: int, batch_size: int,
-                  window_batch_size: int) -> ClinNer:
+def make_clin_ner(nlp: Language, name: str, model_dir: str, threads: int, batch_size: int) -> ClinNer:
     """``model_dir`` "" = the shipped int8 model (models/ner_minilm_int8).
 
-    ``window_batch_size``: most 256-token windows per onnxruntime call (windows of equal length only). The
-    shipped model quantises activations per row, so a note's spans never depend on the notes it is batched with.
+    The tagger runs one 256-token window per onnxruntime call (``models.ner.runtime.OnnxNerTagger``), so a note's
+    spans never depend on the notes it is batched with; ``batch_size`` only sets how many docs are read at once.
     """
-    return ClinNer(nlp, name, model_dir, threads, batch_size, window_batch_size)
+    return ClinNer(nlp, name, model_dir, threads, batch_size)

@@ -15,9 +15,8 @@ SENTENCE = "The patient has type 2 diabetes mellitus and was started on metformi
 
 @pytest.fixture(scope="module")
 def ner_nlp():
-    """One window per call (the shipped model gives the same spans at any window_batch_size)."""
     nlp = spacy.blank("en")
-    nlp.add_pipe("clin_ner", config={"threads": 1, "window_batch_size": 1})
+    nlp.add_pipe("clin_ner", config={"threads": 1})
     return nlp
 
 

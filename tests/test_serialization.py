@@ -43,7 +43,7 @@ def describe(nlp, notes: list[str]) -> list:
 def _pipeline(index: Path) -> spacy.Language:
     # the dictionary detector too, so both mention sources go through the round trip
     return build_pipeline(str(index), detector="dictionary", threads=1,
-                          ner_config={"threads": 1, "window_batch_size": 1})
+                          ner_config={"threads": 1})
 
 
 def test_saved_pipeline_links_the_same_in_a_fresh_process_with_an_empty_cache(small_index, tmp_path):

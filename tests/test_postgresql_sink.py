@@ -193,3 +193,10 @@ def test_an_unreachable_database_is_named_without_its_password(nlp, tmp_path, st
     with pytest.raises(SinkError, match=r"could not connect to PostgreSQL postgresql://me:\*\*\*@/") as failed:
         sink.write(staged)
     assert "hunter2" not in str(failed.value)
+
+
+def test_a_password_given_as_a_query_parameter_is_not_named_either(nlp, tmp_path, staged):
+    sink = PostgreSQLSink(f"postgresql://me@/postgres?password=hunter2&host={tmp_path}", _store(nlp))
+    with pytest.raises(SinkError, match=r"password=\*\*\*&host=") as failed:
+        sink.write(staged)
+    assert "hunter2" not in str(failed.value)

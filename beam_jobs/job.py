@@ -186,6 +186,8 @@ class JobSummary:
     output: str
     dead_letter_file: str
     notes_without_mentions: int = 0
+    #: linked (not NIL) mentions per label, so a user sees e.g. which share of PROCEDURE mentions got a code
+    linked_by_label: dict[str, int] = field(default_factory=dict)
     #: --derive-clinical-tables: why notes got no derived events (names note and field), and whether the NLP
     #: type concept id was verified against the store ("verified" / "absent"); None when not deriving
     event_skips: list[str] = field(default_factory=list)
@@ -475,19 +477,22 @@ def _run_row(run_id: str, run_at: dt.datetime, seconds: float, read: int, coded:
 def _summarize(shards: list[Path], store: ConceptStore) -> dict:
     """Mentions per label, linked vs NIL and the ten most frequent codes, from the staged rows' own columns."""
     labels: Counter[str] = Counter()
+    linked_labels: Counter[str] = Counter()
     codes: Counter[str] = Counter()
     nil = 0
     for shard in shards:
         table = pq.read_table(shard, columns=["label", "concept_key"])
-        labels.update(table.column("label").to_pylist())
-        for key in table.column("concept_key").to_pylist():
+        for label, key in zip(table.column("label").to_pylist(), table.column("concept_key").to_pylist()):
+            labels[label] += 1
             if key is None:
                 nil += 1
             else:
                 codes[key] += 1
+                linked_labels[label] += 1
     top = sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
     return {
         "mentions_by_label": dict(labels.most_common()),
+        "linked_by_label": {label: linked_labels[label] for label in labels},
         "linked": sum(codes.values()),
         "nil": nil,
         "top_codes": [(f"{c} {store[c].concept_name}"[:80], n) for c, n in top],

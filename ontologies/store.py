@@ -49,10 +49,13 @@ class StoreError(ValueError):
 
 
 def _dedupe_concepts(parts: list[VocabularyPart]) -> dict[str, Concept]:
+    """Every concept once; a fallback part's concept only where no other part defines it."""
     concepts: dict[str, Concept] = {}
-    for part in parts:
+    for part in sorted(parts, key=lambda p: p.fallback):  # stable: the user's parts first, in their order
         for concept in part.concepts:
             key = concept.concept_key
+            if part.fallback and key in concepts:
+                continue
             if key in concepts:
                 raise StoreError(
                     f"concept {key} is defined twice (second time by {part.source}); "
@@ -90,7 +93,9 @@ def build_store(parts: Iterable[VocabularyPart], out_dir: Path) -> dict:
 
     seen: set[tuple[str, str]] = set()
     names: list[tuple[str, str, str]] = []
-    for part in parts:
+    # a fallback part's names come last, and where another part defines the concept they are only synonyms
+    defined = {c.concept_key for p in parts if not p.fallback for c in p.concepts}
+    for part in sorted(parts, key=lambda p: p.fallback):
         for n in part.names:
             if n.name_type not in NAME_TYPES:
                 raise StoreError(f"{part.source}: name_type {n.name_type!r} is not one of {NAME_TYPES}")
@@ -100,7 +105,8 @@ def build_store(parts: Iterable[VocabularyPart], out_dir: Path) -> dict:
             if not text or (n.concept_key, text.lower()) in seen:
                 continue
             seen.add((n.concept_key, text.lower()))
-            names.append((n.concept_key, text, n.name_type))
+            overridden = part.fallback and n.name_type == "preferred" and n.concept_key in defined
+            names.append((n.concept_key, text, "synonym" if overridden else n.name_type))
 
     def _known_source(rows, what):
         kept = [r for r in rows if r[0] in concepts]

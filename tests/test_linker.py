@@ -14,14 +14,23 @@ def _ents(doc):
     return {e.text: e for e in doc.ents}
 
 
-def test_diabetes_and_hypertension_get_e11_and_i10_in_top5(nlp):
-    doc = nlp("Patient with type 2 diabetes mellitus and essential hypertension.")
+def test_diabetes_and_hypertension_get_e11_and_i10_with_target_icd10cm(default_index):
+    icd = build_pipeline(str(default_index), threads=1, ner_config={"threads": 1}, targets=["ICD10CM"])
+    doc = icd("Patient with type 2 diabetes mellitus and essential hypertension.")
     tops = [key for e in doc.ents for key, _ in e._.candidates[:5]]
     assert any(k.startswith("ICD10CM:E11") for k in tops), tops
     assert "ICD10CM:I10" in tops, tops
     ents = _ents(doc)
     assert ents["type 2 diabetes mellitus"].label_ == "CONDITION"
     assert ents["essential hypertension"]._.concept == "ICD10CM:I10"
+
+
+def test_without_targets_every_vocabulary_competes_and_snomed_names_win_here(nlp):
+    doc = nlp("Patient with type 2 diabetes mellitus and essential hypertension.")
+    assert {e.text: e._.concept for e in doc.ents} == {"type 2 diabetes mellitus": "SNOMED:44054006",
+                                                      "essential hypertension": "SNOMED:59621000"}
+    vocabularies = {key.split(":")[0] for e in doc.ents for key, _ in e._.candidates}
+    assert {"SNOMED", "ICD10CM"} <= vocabularies  # the others were candidates too
 
 
 def test_layperson_heart_attack_links_to_myocardial_infarction(nlp):
@@ -81,7 +90,7 @@ def test_entry_point_and_disk_round_trip_in_a_fresh_process(default_index, tmp_p
         """
     )
     assert "['clin_linker'] 3" in stdout
-    assert "('Essential hypertension', 'ICD10CM:I10')" in stdout
+    assert "('Essential hypertension', 'SNOMED:59621000')" in stdout
     # the saved pipeline carries its own copy of the index, not a path into this machine's cache
     assert stdout.splitlines()[-1] == str((tmp_path / "pipe" / "clin_linker" / "index").resolve())
 
@@ -112,13 +121,13 @@ def test_linking_and_the_job_run_with_torch_unavailable(default_index):
         print([e._.concept for e in doc.ents])
         """
     )
-    assert "ICD10CM:I10" in stdout
+    assert "SNOMED:59621000" in stdout
 
 
 def test_shipped_pipeline_sets_context_and_expands_abbreviations(nlp):
     doc = nlp("Past Medical History:\nHTN, DM2.\n\nHPI: Denies chest pain. Mother had breast cancer.")
     ents = _ents(doc)
     assert ents["HTN"]._.is_historical and ents["HTN"]._.section == "past_medical_history"
-    assert ents["DM2"]._.concept.startswith("ICD10CM:E11")  # embedded as "type 2 diabetes mellitus"
+    assert ents["DM2"]._.concept == "SNOMED:44054006"  # embedded as "type 2 diabetes mellitus"
     assert ents["chest pain"]._.is_negated
     assert ents["breast cancer"]._.is_family and not ents["breast cancer"]._.is_negated

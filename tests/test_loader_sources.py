@@ -13,8 +13,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def test_kinds_and_defaults():
-    assert set(SOURCES) == {"icd10cm", "icd10cm-index", "hpo", "athena", "snomed-rf2", "icf-claml", "custom"}
-    assert DEFAULT_SOURCES == ["icd10cm", "icd10cm-index", "hpo"]
+    assert set(SOURCES) == {"icd10cm", "icd10cm-index", "hpo", "snomed-gps", "athena", "snomed-rf2", "icf-claml",
+                            "custom"}
+    assert DEFAULT_SOURCES == ["icd10cm", "icd10cm-index", "hpo", "snomed-gps"]
 
 
 @pytest.mark.parametrize(("spec", "kind", "option", "path"), [
@@ -30,7 +31,7 @@ def test_parse_spec(spec, kind, option, path):
 
 @pytest.mark.parametrize(("spec", "message"), [
     ("mesh=/x", r"unknown vocabulary source 'mesh'.*"
-                r"valid kinds: icd10cm, icd10cm-index, hpo, athena, snomed-rf2, icf-claml, custom"),
+                r"valid kinds: icd10cm, icd10cm-index, hpo, snomed-gps, athena, snomed-rf2, icf-claml, custom"),
     ("custom=/x.csv", r"custom needs the vocabulary id, e\.g\. custom:MYVOCAB=PATH"),
     ("athena", r"athena needs a path"),
     ("hpo:en=/x", r"hpo takes no ':OPTION'"),
@@ -61,8 +62,8 @@ def test_default_sources_build_the_embedded_store(tmp_path):
 
     manifest = build_store(load_sources(DEFAULT_SOURCES), tmp_path)
     # the Alphabetic Index part adds names to the Tabular List's codes, no concept of its own
-    assert [v["vocabulary_id"] for v in manifest["vocabularies"]] == ["ICD10CM", "ICD10CM", "HPO"]
-    assert manifest["counts"]["concepts"] == 98_186 + 19_034 == manifest["counts"]["local_ids"]
+    assert [v["vocabulary_id"] for v in manifest["vocabularies"]] == ["ICD10CM", "ICD10CM", "HPO", "SNOMED"]
+    assert manifest["counts"]["concepts"] == 98_186 + 19_034 + 26_158 == manifest["counts"]["local_ids"]
     store = ConceptStore(tmp_path)
     assert store["ICD10CM:E11.9"].concept_name == "Type 2 diabetes mellitus without complications"
     assert store.standard_concept_id("HPO:HP:0001250") == 0  # local ids are never standard

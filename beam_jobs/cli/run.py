@@ -20,7 +20,8 @@ def _print_summary(summary) -> None:
     print(f"  dead-lettered   {summary.dead_lettered:>7}   {summary.dead_reasons or ''}")
     print(f"mentions          {summary.linked + summary.nil:>7}   (linked {summary.linked}, NIL {summary.nil})")
     for label, n in summary.mentions_by_label.items():
-        print(f"  {label:<15} {n:>7}")
+        linked = summary.linked_by_label.get(label, 0)
+        print(f"  {label:<15} {n:>7}   (coded {linked}, {linked / n:.0%})")
     print("top codes:")
     for code, n in summary.top_codes:
         print(f"  {n:>5}  {code}")

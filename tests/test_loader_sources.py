@@ -13,8 +13,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def test_kinds_and_defaults():
-    assert set(SOURCES) == {"icd10cm", "icd10cm-index", "hpo", "snomed-gps", "athena", "snomed-rf2", "icf-claml",
-                            "custom"}
+    assert set(SOURCES) == {"icd10cm", "icd10cm-index", "hpo", "icd10pcs", "snomed-gps", "athena", "snomed-rf2",
+                            "icf-claml", "custom"}
     assert DEFAULT_SOURCES == ["icd10cm", "icd10cm-index", "hpo", "snomed-gps"]
 
 
@@ -31,7 +31,7 @@ def test_parse_spec(spec, kind, option, path):
 
 @pytest.mark.parametrize(("spec", "message"), [
     ("mesh=/x", r"unknown vocabulary source 'mesh'.*"
-                r"valid kinds: icd10cm, icd10cm-index, hpo, snomed-gps, athena, snomed-rf2, icf-claml, custom"),
+                r"valid kinds: icd10cm, icd10cm-index, hpo, icd10pcs, snomed-gps, athena, snomed-rf2, icf-claml, custom"),
     ("custom=/x.csv", r"custom needs the vocabulary id, e\.g\. custom:MYVOCAB=PATH"),
     ("athena", r"athena needs a path"),
     ("hpo:en=/x", r"hpo takes no ':OPTION'"),

@@ -11,7 +11,10 @@ Mapping to the store:
   distances; walking on different surfaces"), so it is split there into separate surface forms;
 - definitions, exclusions and coding hints are not names of the category and are skipped;
 - all categories are Observation-domain, concept class "ICF Category"; the component (b, s, d, e) and
-  the parent category go into attributes.
+  the parent category go into attributes;
+- with English labels, the therapy wording of our own list ``data/icf_therapy_terms.tsv`` ("stand pivot transfer",
+  "wheelchair propulsion", "stair negotiation": how rehabilitation notes say it, far from WHO's titles) is added as
+  synonyms of the categories the file holds. The list is ours (no ICF text), so it ships; it names codes only.
 """
 from __future__ import annotations
 
@@ -20,12 +23,14 @@ from pathlib import Path
 
 from .errors import require_file, source_error
 from .records import Concept, Name, VocabularyPart, concept_key
+from .tsv import read_tsv
 
 VOCABULARY_ID = "ICF"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _COMPONENTS = {"b": "Body Functions", "s": "Body Structures", "d": "Activities and Participation",
                "e": "Environmental Factors"}
 _FIX = "pass WHO's ICF ClaML file unmodified"
+THERAPY_TERMS = Path(__file__).parent / "data" / "icf_therapy_terms.tsv"
 
 
 def load_icf_claml(path: Path, *, lang: str = "en") -> VocabularyPart:
@@ -48,7 +53,17 @@ def load_icf_claml(path: Path, *, lang: str = "en") -> VocabularyPart:
     if not part.concepts:
         raise source_error(path, 'no <Class kind="category">',
                            _FIX + " (a ClaML of the ICF, not of another classification)")
+    if lang == "en":
+        _add_therapy_terms(part)
     return part
+
+
+def _add_therapy_terms(part: VocabularyPart) -> None:
+    """Our therapy wording as synonyms of the categories ``part`` holds (codes the user's file lacks are skipped)."""
+    codes = {c.concept_code for c in part.concepts}
+    for _, row in read_tsv(THERAPY_TERMS, ("code", "name"), "the packaged therapy term list is damaged: reinstall"):
+        if row["code"] in codes:
+            part.names.append(Name(concept_key(VOCABULARY_ID, row["code"]), row["name"], "synonym"))
 
 
 def _labels(element: ET.Element, rubric_kind: str, lang: str) -> list[str]:

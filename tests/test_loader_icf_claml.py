@@ -36,6 +36,8 @@ def test_walking(part):
         ("walking short or long distances", "inclusion"),
         ("walking on different surfaces", "inclusion"),
         ("walking around obstacles", "inclusion"),
+        # then our therapy wording (ontologies/data/icf_therapy_terms.tsv), for the codes the file holds
+        ("ambulation", "synonym"), ("ambulating", "synonym"), ("gait", "synonym"), ("gait training", "synonym"),
     ]  # no German label, no definition, no exclusion
 
 

@@ -17,7 +17,9 @@ _SPAN_DEFAULTS: dict[str, object] = {
     # (its first target's entry is span._.candidates[0], NIL or not); None = linked without targets
     "codes": None,
     "section": None,  # section title the span is in
-    "detector": None,  # which component found the mention ("dictionary", "ner")
+    "detector": None,  # which component found the mention ("dictionary", "ner", "functioning")
+    # a functioning statement's {"assistance", "device", "distance"} (pipeline/functioning.py); None otherwise
+    "functioning": None,
     **{flag: False for flag in CONTEXT_FLAGS},
 }
 

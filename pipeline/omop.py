@@ -87,8 +87,8 @@ def is_affirmed_present(span: Span) -> bool:
 
 
 def term_modifiers(span: Span, concept_key: str | None) -> str:
-    """The mention's context, code, score, label and section as ``key=value,...`` text, for people reading
-    NOTE_NLP (programs read the staged columns instead)."""
+    """The mention's context, code, score, label and section (and a functioning statement's assistance, device and
+    distance) as ``key=value,...`` text, for people reading NOTE_NLP (programs read the staged columns instead)."""
     parts = [
         f"negated={str(span._.is_negated).lower()}",
         f"subject={'family' if span._.is_family else 'patient'}",
@@ -100,6 +100,8 @@ def term_modifiers(span: Span, concept_key: str | None) -> str:
         f"label={span.label_}",
         f"section={span._.section or 'none'}",
     ]
+    if span._.functioning:  # a functioning statement: how much help, with what, how far
+        parts += [f"{key}={value or 'none'}" for key, value in span._.functioning.items()]
     return ",".join(parts)[:MAX_TEXT]
 
 

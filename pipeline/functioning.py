@@ -64,11 +64,11 @@ _ACTIVITY = re.compile(r"\b(?:" + "|".join(f"(?:{a})" for a in _ACTIVITIES) + r"
 
 #: Assistance levels, most specific first ("modified independent" before "independent").
 ASSISTANCE_LEVELS: List[Tuple[str, str]] = [
-    ("modified independent", r"modified\s+independen\w*|mod\s*I\b"),
+    ("modified independent", r"modified\s+independen\w*|mod\s*(?-i:I)\b"),
     ("dependent", r"(?<!in)dependent|total\s+assist\w*"),
-    ("maximal assist", r"max(?:imal)?\s*(?:assist\w*|A)\b|maxA\b"),
-    ("moderate assist", r"mod(?:erate)?\s*(?:assist\w*|A)\b|modA\b"),
-    ("minimal assist", r"min(?:imal)?\s*(?:assist\w*|A)\b|minA\b"),
+    ("maximal assist", r"max(?:imal)?\s*(?:assist\w*|(?-i:A)\b)|maxA\b"),
+    ("moderate assist", r"mod(?:erate)?\s*(?:assist\w*|(?-i:A)\b)|modA\b"),
+    ("minimal assist", r"min(?:imal)?\s*(?:assist\w*|(?-i:A)\b)|minA\b"),
     ("contact guard", r"contact\s+guard|CGA\b"),
     ("standby assist", r"stand-?by\s+assist\w*|SBA\b"),
     ("supervision", r"supervis\w*"),
@@ -84,6 +84,7 @@ _DEVICE = re.compile(
 #: "in sitting", "in standing": the position an activity is done in, not an activity of its own.
 _POSITION_CONTEXT = re.compile(r"\bin\s+$", re.IGNORECASE)
 _DISTANCE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:ft|feet|foot|m|meters?|metres?|km|miles?|yards?)\b", re.IGNORECASE)
+
 
 def modifiers(text: str, activity: Tuple[int, int] = (0, 0)) -> Dict[str, Optional[str]]:
     """Assistance level, device and distance named in ``text`` (a sentence); None where it names none.

@@ -34,6 +34,7 @@ def nlp():
      "manual wheelchair", "300 feet"),
     ("Sit-to-stand from the bed with SBA.", "Sit-to-stand", "standby assist", None, None),
     ("Lifts a 10 lb bag independently.", "Lifts", "independent", None, None),
+    ("Walks 10 min a day outdoors.", "Walks", None, None, None),  # "min a" is minutes here, not min assist
     ("Total assist for bed to wheelchair transfers via Hoyer lift.", "bed to wheelchair transfers", "dependent",
      "Hoyer lift", None),
 ])

@@ -81,6 +81,17 @@ _DEVICE = re.compile(
     r"|\bhandrails?\b|\bbed rails\b|\bparallel bars\b|\b(?:sliding|slide|transfer) board\b|\bHoyer lift\b"
     r"|\bslide sheet\b|\btub transfer bench\b|\breacher\b|\bhand controls\b|\bbuilt-up handles?\b|\bAFO\b",
     re.IGNORECASE)
+#: Where case reports use the same words for something else: "carried out", "transferred to the ICU" (a transfer
+#: to a place other than a seat or bed), the "ascending/descending" colon or aorta, "reached a BMI of", "release of" a
+#: drug, a "driver" mutation, "stands out", "long-standing", "in the sitting position".
+_NOT_AN_ACTIVITY = re.compile(
+    r"\bcarr(?:y|ies|ied|ying)\s+out\b"
+    r"|\btransfer(?:s|red|ring)?\s+(?:\w+\s+)?(?:to|from)\s+(?!(?:the\s+|a\s+|his\s+|her\s+)?(?:bed|chair|wheelchair"
+    r"|commode|toilet|mat|tub|shower|car|stretcher|recliner|couch|edge|sitting|standing|supine))"
+    r"|\b(?:ascending|descending)\s+(?:colon|aorta|aortic|thoracic|limb|tract|pathway|pelvis|oral|dose)"
+    r"|\breach\w*\s+(?:a|an|the|normal|values?|levels?|\d)|\breleas\w*\s+(?:of|assay)|\bfrontal\s+release"
+    r"|\bdriver\b|\b(?:stands?|stood)\s+out\b|\blong-standing\b|\b(?:sitting|standing|supine)\s+position\b",
+    re.IGNORECASE)
 #: "in sitting", "in standing": the position an activity is done in, not an activity of its own.
 _POSITION_CONTEXT = re.compile(r"\bin\s+$", re.IGNORECASE)
 _DISTANCE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:ft|feet|foot|m|meters?|metres?|km|miles?|yards?)\b", re.IGNORECASE)
@@ -109,10 +120,13 @@ class ClinFunctioning:
         devices = [(m.start(), m.end()) for m in _DEVICE.finditer(doc.text)]
         for match in _ACTIVITY.finditer(doc.text):
             start, end = match.span()
+            start += len(match.group()) - len(match.group().lstrip())  # "\s*transfer" may start on the space
             if any(d_start <= start and end <= d_end for d_start, d_end in devices):
                 continue  # "rolling" walker, "gait" belt, Hoyer "lift", "tub transfer" bench: part of a device
             if match.group().lower().startswith(("sitting", "standing")) and \
                     _POSITION_CONTEXT.search(doc.text[max(0, start - 4):start]):
+                continue
+            if any(m.start() <= start < m.end() for m in _NOT_AN_ACTIVITY.finditer(doc.text, max(0, start - 5), end + 40)):
                 continue
             span = doc.char_span(start, end, label=LABEL, alignment_mode="expand")
             if span is None:

@@ -77,3 +77,17 @@ def test_dev_set_recall_and_precision():
         predicted += len(doc.ents)
         right += sum(any(e.start_char < end and start < e.end_char for start, end in gold) for e in doc.ents)
     assert found / len(rows) >= 0.85 and right / predicted >= 0.8, (found / len(rows), right / predicted)
+
+
+@pytest.mark.parametrize("text", [
+    "Surgery was carried out under general anaesthesia.",
+    "Two days later she was transferred to the ward.",
+    "A mass in the descending colon.",
+    "Blood pressure reached 230/110 mmHg.",
+    "In the examination stands out a right hyporeflexia.",
+    "A 47-year-old man with long-standing type 2 diabetes.",
+    "Symptoms improved in the sitting position.",
+    "A positive interferon gamma release assay.",
+])
+def test_case_report_phrasing_is_not_an_activity(nlp, text):
+    assert [e.text for e in nlp(text).ents if e._.detector == "functioning"] == []

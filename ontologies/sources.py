@@ -36,7 +36,7 @@ from .snomed_gps import load_snomed_gps
 from .snomed_rf2 import load_snomed_rf2
 
 #: What the embedded default store is built from (no user files needed).
-DEFAULT_SOURCES = ["icd10cm", "icd10cm-index", "hpo", "snomed-gps"]
+DEFAULT_SOURCES = ["icd10cm", "icd10cm-index", "hpo", "icd10pcs", "snomed-gps"]
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ SOURCES: dict[str, SourceKind] = {
     "icd10cm": SourceKind(lambda path, _, __: [load_icd10cm(path)], path_required=False),
     "icd10cm-index": SourceKind(_icd10cm_index, path_required=False),
     "hpo": SourceKind(lambda path, _, __: [load_hpo(path)], path_required=False),
-    "icd10pcs": SourceKind(lambda path, _, __: [load_icd10pcs(path)], path_required=False),
+    "icd10pcs": SourceKind(lambda path, _, __: load_icd10pcs(path), path_required=False),
     "snomed-gps": SourceKind(lambda path, _, loaded: [load_snomed_gps(path, loaded)], path_required=False),
     "athena": SourceKind(_athena, path_required=True, option="comma-separated vocabulary ids to keep"),
     "snomed-rf2": SourceKind(lambda path, _, __: [load_snomed_rf2(path)], path_required=True),

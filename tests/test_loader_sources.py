@@ -15,7 +15,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def test_kinds_and_defaults():
     assert set(SOURCES) == {"icd10cm", "icd10cm-index", "hpo", "icd10pcs", "snomed-gps", "athena", "snomed-rf2",
                             "icf-claml", "custom"}
-    assert DEFAULT_SOURCES == ["icd10cm", "icd10cm-index", "hpo", "snomed-gps"]
+    assert DEFAULT_SOURCES == ["icd10cm", "icd10cm-index", "hpo", "icd10pcs", "snomed-gps"]
 
 
 @pytest.mark.parametrize(("spec", "kind", "option", "path"), [
@@ -62,8 +62,11 @@ def test_default_sources_build_the_embedded_store(tmp_path):
 
     manifest = build_store(load_sources(DEFAULT_SOURCES), tmp_path)
     # the Alphabetic Index part adds names to the Tabular List's codes, no concept of its own
-    assert [v["vocabulary_id"] for v in manifest["vocabularies"]] == ["ICD10CM", "ICD10CM", "HPO", "SNOMED"]
-    assert manifest["counts"]["concepts"] == 98_186 + 19_034 + 26_158 == manifest["counts"]["local_ids"]
+    # ICD-10-PCS: the tables' part, then (fallback parts last) its GEMs part and the SNOMED GPS
+    assert [v["vocabulary_id"] for v in manifest["vocabularies"]] == ["ICD10CM", "ICD10CM", "HPO", "ICD10PCS",
+                                                                      "ICD10PCS", "SNOMED"]
+    assert manifest["counts"]["concepts"] == 98_186 + 19_034 + 78_858 + 7_683 + 26_158
+    assert manifest["counts"]["local_ids"] == manifest["counts"]["concepts"]
     store = ConceptStore(tmp_path)
     assert store["ICD10CM:E11.9"].concept_name == "Type 2 diabetes mellitus without complications"
     assert store.standard_concept_id("HPO:HP:0001250") == 0  # local ids are never standard

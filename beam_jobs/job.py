@@ -43,6 +43,7 @@ from ..ontologies.index import store_dir_of
 from ..ontologies.store import ConceptStore
 from ..pipeline.clinical_events import check_type_concept
 from ..pipeline.coder import CANDIDATES_PER_MENTION
+from ..pipeline.functioning import check_functioning_target
 from ..pipeline.resources import check_targets, resolve_index_dir
 from ..pipeline.section_concepts import Override, resolve_section_concepts
 from ..schemas.tables import NOTE_CODE, STAGED_EVENT, STAGED_NOTE_NLP
@@ -313,6 +314,8 @@ def run_job(
     if coding is not None:
         linker_config = coding_linker_config(linker_config or {}, coding)
     check_targets((linker_config or {}).get("targets", ()), store)  # here, not in a Beam worker
+    if (linker_config or {}).get("functioning"):
+        check_functioning_target(store)
     # a missing or mismatched coder model fails here too; its id names the run's lists (a small model: < 1 s)
     coder_id = coding.load(store).model_id if coding is not None else None
     sections = resolve_section_concepts(store, section_concepts)  # bad overrides fail before any work

@@ -92,6 +92,30 @@ def linking_query(span: Span, table: Optional[Dict[str, str]] = None) -> str:
     return "".join(pieces)
 
 
+#: Words a window query reads around a mention (within its sentence): before it, and after it up to punctuation.
+WINDOW_BEFORE, WINDOW_AFTER = 3, 6
+
+
+def window_query(span: Span) -> str:
+    """``span``'s linking query with the words around it: up to :data:`WINDOW_BEFORE` tokens before and
+    :data:`WINDOW_AFTER` after, within its sentence, stopping at punctuation. Why: a procedure mention is often the
+    modality alone ("CT", "ultrasound") while the body part that decides the ICD-10-PCS code is next to it ("CT of
+    the abdomen", "renal ultrasound")."""
+    doc = span.doc
+    sentence = span.sent if doc.has_annotation("SENT_START") else doc[:]
+    before = []
+    for token in reversed(doc[max(sentence.start, span.start - WINDOW_BEFORE):span.start]):
+        if token.is_punct:
+            break
+        before.insert(0, token.text_with_ws)
+    after = []
+    for token in doc[span.end:min(sentence.end, span.end + WINDOW_AFTER)]:
+        if token.is_punct:
+            break
+        after.append(token.text_with_ws)
+    return " ".join(p for p in ("".join(before).strip(), linking_query(span), "".join(after).strip()) if p)
+
+
 class ClinAbbreviations:
     """scispaCy's AbbreviationDetector (fills ``doc._.abbreviations``) + the listed-abbreviation table."""
 

@@ -7,6 +7,7 @@ from spacy.language import Language
 from . import (  # noqa: F401  (register the factories without entry points)
     abbreviations,
     context_component,
+    functioning as functioning_component,
     linker_component,
     ner_component,
     sections,
@@ -19,11 +20,14 @@ DEFAULT_LINKER_DETECTOR = "none"
 
 
 def build_pipeline(index_dir: str = "", ner: bool = True, ner_config: dict | None = None, context: bool = True,
-                   context_config: dict | None = None, **linker_config) -> Language:
-    """Tokenizer, sentences, abbreviations, ``clin_ner``, ``clin_linker``, sections, ConText; initialized.
+                   context_config: dict | None = None, functioning: bool = False, **linker_config) -> Language:
+    """Tokenizer, sentences, abbreviations, ``clin_ner``, [``clin_functioning``], ``clin_linker``, sections, ConText;
+    initialized.
 
     Abbreviations run before the linker (it embeds a mention's long form); sections and ConText run after it,
-    because the linker's dictionary detector can add mentions that they must judge too. ``nlp.initialize()``
+    because the linker's dictionary detector can add mentions that they must judge too. ``functioning``: also find
+    ICF d4 activity statements (therapy and nursing notes) and code them into the store's ICF
+    (:data:`.functioning.TARGET`, the user's ClaML), whatever the other mentions' targets. ``nlp.initialize()``
     loads every model and the index here (building the default index if missing), so the Beam job and the tests
     pay for loading up front and a missing artifact fails before the first note.
     """
@@ -33,6 +37,10 @@ def build_pipeline(index_dir: str = "", ner: bool = True, ner_config: dict | Non
         nlp.add_pipe("clin_abbreviations")
     if ner:
         nlp.add_pipe("clin_ner", config=ner_config or {})
+    if functioning:
+        nlp.add_pipe("clin_functioning")
+        linker_config["detector_targets"] = {**linker_config.get("detector_targets", {}),
+                                             functioning_component.DETECTOR: functioning_component.TARGET}
     nlp.add_pipe("clin_linker", config={"index_dir": index_dir, "detector": DEFAULT_LINKER_DETECTOR,
                                         **linker_config})
     if context:

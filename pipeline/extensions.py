@@ -16,6 +16,9 @@ _SPAN_DEFAULTS: dict[str, object] = {
     # best candidate per target vocabulary, {vocabulary_id: (concept_key, score)}, when the linker has targets
     # (its first target's entry is span._.candidates[0], NIL or not); None = linked without targets
     "codes": None,
+    # candidates of the mention read with its words around it ("CT" -> "Abdominal CT of the pelvis"), first target's
+    # vocabulary, best first; only when the linker's window_k > 0 (the ICD-10-PCS coder reads them)
+    "window_candidates": None,
     "section": None,  # section title the span is in
     "detector": None,  # which component found the mention ("dictionary", "ner", "functioning")
     # a functioning statement's {"assistance", "device", "distance"} (pipeline/functioning.py); None otherwise

@@ -11,9 +11,11 @@ domain of ICF codes) and reads three modifiers from the span's sentence into ``s
 - ``device``: the assistive device named ("rolling walker", "quad cane", "sliding board", ...);
 - ``distance``: a distance ("150 ft", "1 km").
 
-It finds spans only; which ICF category a span is goes to the linker (``targets=["ICF"]`` with the user's ClaML in
-the index: WHO's ICF cannot ship), and negation and history to ConText, as for every other mention. A span
-that overlaps a longer mention already in ``doc.ents`` gives way to it.
+It finds spans only (``span._.detector`` :data:`DETECTOR`); which ICF category a span is goes to the linker, into
+:data:`TARGET` with the user's ClaML in the index (WHO's ICF cannot ship): ``build_pipeline(functioning=True)`` and
+``clin-linker run --functioning`` set the linker's ``detector_targets`` so, while the NER's mentions keep their own
+targets. Negation and history go to ConText, as for every other mention. A span that overlaps a longer mention
+already in ``doc.ents`` gives way to it.
 """
 # no `from __future__ import annotations`: spaCy validates factory signatures at run time
 
@@ -24,9 +26,15 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import filter_spans
 
+from ..ontologies.icf_claml import VOCABULARY_ID as ICF_VOCABULARY_ID
+from ..ontologies.store import ConceptStore
 from . import extensions  # noqa: F401  (registers the shared Span extensions)
 
 LABEL = "OBSERVATION"
+#: ``span._.detector`` of the spans this component finds.
+DETECTOR = "functioning"
+#: Where functioning spans are coded: the vocabulary id of the ``icf-claml`` source.
+TARGET = ICF_VOCABULARY_ID
 
 #: Activities of ICF chapter d4, as rehabilitation and nursing notes write them. At a position the first
 #: alternative that matches wins, so the longer forms come first ("stand pivot transfer" before "stand").
@@ -111,6 +119,16 @@ def modifiers(text: str, activity: Tuple[int, int] = (0, 0)) -> Dict[str, Option
             "distance": distance.group() if distance else None}
 
 
+def check_functioning_target(store: ConceptStore) -> None:
+    """Refuse, before any note is read, a store without :data:`TARGET`: nothing could code the spans found."""
+    if not any(c.vocabulary_id == TARGET for c in store.concepts()):
+        raise ValueError(
+            f"--functioning codes functioning statements into {TARGET}, and the concept store at {store.directory} "
+            f"holds no {TARGET} concept. WHO's ICF cannot ship with clin-linker: build a store with your ClaML file, "
+            "e.g. `clin-linker vocab build --out store/ --source icd10cm --source hpo --source icf-claml=icf.xml` "
+            "and `clin-linker index build --store store/ --out index/`, then pass --index index/")
+
+
 class ClinFunctioning:
     def __init__(self, nlp: Language, name: str):
         self.name = name
@@ -131,7 +149,7 @@ class ClinFunctioning:
             span = doc.char_span(start, end, label=LABEL, alignment_mode="expand")
             if span is None:
                 continue
-            span._.detector = "functioning"
+            span._.detector = DETECTOR
             sentence = span.sent if doc.has_annotation("SENT_START") else doc[:]
             offset = sentence.start_char
             span._.functioning = modifiers(sentence.text, (start - offset, end - offset))

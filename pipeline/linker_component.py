@@ -16,6 +16,11 @@ Exactly one NIL rule applies, chosen by ``rerank`` (off by default; the shipped 
 ``span._.codes``, the best candidate of every target vocabulary, and its ``span._.candidates`` (so its concept, score
 and NOTE_NLP row) are the first target's alone, under the same NIL rule. Without targets every vocabulary of the
 index competes for one winner, as before targets existed. A target the store lacks is an error at load time.
+``detector_targets`` gives the mentions of one detector (``span._.detector``) their own target: with
+``{"functioning": "ICF"}`` the ``clin_functioning`` spans of a therapy note are coded into ICF while the NER's
+mentions keep ``targets``. ``window_k`` > 0 also retrieves that many candidates of the first target for each
+mention read with the words around it (``abbreviations.window_query``) into ``span._.window_candidates``: the
+ICD-10-PCS coder reads them, because "CT" alone does not say which body part was imaged.
 
 spaCy's component contract: the constructor only stores and checks the config. The index (the default one is
 built on first use, minutes) and the models load in ``initialize`` (``nlp.initialize()``, which
@@ -28,7 +33,7 @@ and of the reranker, and points the saved config at them, so ``spacy.load`` link
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from spacy import util
 from spacy.language import Language
@@ -37,7 +42,7 @@ from spacy.training import Example
 from spacy.util import filter_spans, minibatch
 
 from . import extensions  # noqa: F401  (registers the Span/Doc extensions)
-from .abbreviations import linking_query
+from .abbreviations import linking_query, window_query
 from ..models.reranker.inputs import mention_context
 from .reranking import MentionReranker, resolve_reranker_dir
 from .resources import LinkerResources, check_targets, load_resources
@@ -69,12 +74,15 @@ class ClinLinker:
         rerank_skip_exact: bool = False,
         rerank_mentions_per_call: int = 1,
         targets: Iterable[str] = (),
+        detector_targets: Optional[Dict[str, str]] = None,
+        window_k: int = 0,
     ):
         targets = list(targets)
+        detector_targets = dict(detector_targets or {})
         if detector not in DETECTORS:
             raise ValueError(f"clin_linker: detector {detector!r} is not one of {DETECTORS}")
-        if k < 1:
-            raise ValueError(f"clin_linker: k must be >= 1, got {k}")
+        if k < 1 or window_k < 0:
+            raise ValueError(f"clin_linker: k must be >= 1 and window_k >= 0, got {k}, {window_k}")
         if batch_size < 1 or threads < 0:
             raise ValueError(f"clin_linker: batch_size must be >= 1 and threads >= 0, got {batch_size}, {threads}")
         if not rerank and (reranker_dir or nil_threshold >= 0):
@@ -83,6 +91,9 @@ class ClinLinker:
         if any(not isinstance(t, str) or not t or "," in t for t in targets) or len(set(targets)) != len(targets):
             raise ValueError(f"clin_linker: targets must be distinct vocabulary ids (a list, e.g. [\"ICD10CM\", "
                              f"\"HPO\"]), got {targets}")
+        if any(not isinstance(v, str) or not v or "," in v for v in detector_targets.values()):
+            raise ValueError("clin_linker: detector_targets maps a detector name to one vocabulary id, e.g. "
+                             f"{{\"functioning\": \"ICF\"}}, got {detector_targets}")
         self.nlp = nlp
         self.name = name
         self.index_dir = index_dir
@@ -98,6 +109,8 @@ class ClinLinker:
         self.rerank_skip_exact = rerank_skip_exact
         self.rerank_mentions_per_call = rerank_mentions_per_call
         self.targets = targets
+        self.detector_targets = detector_targets
+        self.window_k = window_k
         self._resources: Optional[LinkerResources] = None
         self._reranker: Optional[MentionReranker] = None
 
@@ -109,7 +122,7 @@ class ClinLinker:
 
     def _load(self, index_dir: str, reranker_dir: str) -> tuple[LinkerResources, Optional[MentionReranker]]:
         resources = load_resources(index_dir or None, self.threads)
-        check_targets(self.targets, resources.store)
+        check_targets([*self.targets, *sorted(set(self.detector_targets.values()))], resources.store)
         if not self.rerank:
             return resources, None
         return resources, MentionReranker(resolve_reranker_dir(reranker_dir), self.threads, self.rerank_k,
@@ -180,6 +193,7 @@ class ClinLinker:
         """Goes into NOTE_NLP.nlp_system."""
         rr = f" rr={self.reranker.model_id}" if self.reranker is not None else ""
         targets = f" targets={','.join(self.targets)}" if self.targets else ""
+        targets += "".join(f" {d}={t}" for d, t in sorted(self.detector_targets.items()))
         return f"enc={self.resources.encoder_id}{rr} store={self.resources.store.version}{targets}"
 
     def _detect(self, doc: Doc) -> None:
@@ -197,15 +211,27 @@ class ClinLinker:
 
     def _link(self, docs: list[Doc]) -> None:
         spans: list[Span] = [span for doc in docs for span in doc.ents]
+        self._link_into([s for s in spans if s._.detector not in self.detector_targets], self.targets)
+        for detector, target in sorted(self.detector_targets.items()):
+            self._link_into([s for s in spans if s._.detector == detector], [target])
+
+    def _link_into(self, spans: list[Span], targets: list[str]) -> None:
+        """Link ``spans`` into ``targets`` (the module doc's rule; [] = every vocabulary competes)."""
+        if not spans:
+            return
         # abbreviations are embedded as their long form ("CHF" -> "congestive heart failure"); the span
         # itself, and so NOTE_NLP.lexical_variant, keeps the note's own text
         queries = [linking_query(s) for s in spans]
-        first = self.targets[0] if self.targets else None
+        first = targets[0] if targets else None
         self._choose(spans, queries, first)
+        if self.window_k:
+            windows = self.resources.candidates([window_query(s) for s in spans], k=self.window_k, vocabulary=first)
+            for span, candidates in zip(spans, windows):
+                span._.window_candidates = [(c.concept_key, c.score) for c in candidates]
         if first is None:
             return
         # the other targets' best only: at the generator's fixed search breadth, top-1 at k=1 is top-1 at any k
-        best = {t: self.resources.candidates(queries, k=1, vocabulary=t) for t in self.targets[1:]}
+        best = {t: self.resources.candidates(queries, k=1, vocabulary=t) for t in targets[1:]}
         for i, span in enumerate(spans):
             codes = {first: span._.candidates[0]} if span._.candidates else {}
             for target, results in best.items():
@@ -261,14 +287,17 @@ class ClinLinker:
         "rerank_skip_exact": False,
         "rerank_mentions_per_call": 1,
         "targets": [],
+        "detector_targets": {},
+        "window_k": 0,
     },
     # doc.ents: the dictionary detector's mentions (detector "dictionary"); span._.codes: only with targets
-    assigns=["doc.ents", "span._.candidates", "span._.concept", "span._.score", "span._.detector", "span._.codes"],
+    assigns=["doc.ents", "span._.candidates", "span._.concept", "span._.score", "span._.detector", "span._.codes",
+             "span._.window_candidates"],
 )
 def make_clin_linker(
     nlp: Language, name: str, index_dir: str, k: int, threshold: float, detector: str, threads: int, batch_size: int,
     rerank: bool, reranker_dir: str, rerank_k: int, nil_threshold: float, rerank_skip_exact: bool,
-    rerank_mentions_per_call: int, targets: List[str],
+    rerank_mentions_per_call: int, targets: List[str], detector_targets: Dict[str, str], window_k: int,
 ) -> ClinLinker:
     """``index_dir`` "" = the embedded default index (ICD-10-CM + HPO), built on first use.
 
@@ -280,6 +309,9 @@ def make_clin_linker(
     concept is common, e.g. a MeSH heading spelled like the disease the mention means). ``rerank_mentions_per_call``:
     mentions per onnxruntime call (1 = results independent of batching). ``targets``: vocabulary ids to code into
     (``span._.codes``); the first one's candidates become the span's; [] = every vocabulary competes, one winner.
+    ``detector_targets``: ``{detector: vocabulary}``, the target of that detector's spans instead of ``targets``.
+    ``window_k``: candidates per mention read with its surrounding words (``span._.window_candidates``; 0 = none).
     """
     return ClinLinker(nlp, name, index_dir, k, threshold, detector, threads, batch_size, rerank, reranker_dir,
-                      rerank_k, nil_threshold, rerank_skip_exact, rerank_mentions_per_call, targets)
+                      rerank_k, nil_threshold, rerank_skip_exact, rerank_mentions_per_call, targets, detector_targets,
+                      window_k)

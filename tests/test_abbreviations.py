@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import spacy
 
-from clin_linker.pipeline.abbreviations import ABBREVIATIONS_TSV, linking_query, load_abbreviations
+from clin_linker.pipeline.abbreviations import ABBREVIATIONS_TSV, linking_query, load_abbreviations, window_query
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +79,15 @@ def test_custom_table(tmp_path):
 def test_without_the_component_the_shipped_list_applies():
     doc = spacy.blank("en")("Known HTN.")
     assert linking_query(doc.char_span(6, 9)) == "hypertension"
+
+
+@pytest.mark.parametrize(("text", "mention", "query"), [
+    ("Abdominal CT of the pelvis, showed a mass.", "CT", "Abdominal CT of the pelvis"),
+    ("She then had a renal ultrasound. It was normal.", "ultrasound", "had a renal ultrasound"),  # 3 words before
+    ("After the biopsy; colonoscopy was done.", "colonoscopy", "colonoscopy was done"),  # stops at punctuation
+])
+def test_window_query_reads_the_words_around_the_mention_within_its_sentence(nlp, text, mention, query):
+    doc = nlp(text)
+    start = text.index(mention)
+    span = doc.char_span(start, start + len(mention))
+    assert window_query(span) == query

@@ -247,3 +247,21 @@ def test_run_target_writes_the_targets_concepts_and_an_unknown_target_stops_befo
     assert main(run + ["--out", str(tmp_path / "bad.duckdb"), "--target", "ICD10CM"]) == 2
     assert "which holds CODES, PHENO" in capsys.readouterr().err
     assert not (tmp_path / "bad.duckdb").exists()
+
+
+def test_window_candidates_read_the_mention_with_the_words_around_it(index_dir):
+    def linked(**linker):
+        nlp = spacy.blank("en")
+        nlp.add_pipe("sentencizer")
+        ruler = nlp.add_pipe("entity_ruler")
+        ruler.add_patterns([{"label": "CONDITION", "pattern": [{"LOWER": "urine"}]}])
+        nlp.add_pipe("clin_linker", config={"index_dir": str(index_dir), "detector": "none", "threads": 2,
+                                            "targets": ["CODES"], **linker})
+        return nlp("Blood in urine, twice.").ents[0]
+
+    span = linked(window_k=3)
+    assert span.text == "urine"
+    # "urine" alone is nearest nothing in particular; "Blood in urine" is hematuria
+    assert span._.window_candidates[0][0] == "CODES:R31.9"
+    assert len(span._.window_candidates) == 3 and all(k.startswith("CODES:") for k, _ in span._.window_candidates)
+    assert linked()._.window_candidates is None  # off by default

@@ -80,6 +80,8 @@ def _run(args: argparse.Namespace) -> int:
     targets = list(dict.fromkeys(t.strip() for value in args.target or () for t in value.split(",") if t.strip()))
     if targets:
         linker["targets"] = targets
+    if args.functioning:
+        linker["functioning"] = True
     coding = None
     if args.code:
         from ...pipeline.coder import excluded_flags
@@ -195,6 +197,11 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help="code every mention into this vocabulary (e.g. ICD10CM): its best candidate of it becomes "
                      "the NOTE_NLP concept; repeat or comma-separate for more (span._.codes keeps the best of each, "
                      "the first decides the row); default: every vocabulary of the index competes")
+    run.add_argument("--functioning", action="store_true",
+                     help="also find functioning statements of therapy and nursing notes (ICF chapter d4, mobility: "
+                     "'ambulated 150 ft with a rolling walker, min assist') and code them into ICF, as OBSERVATION "
+                     "rows whose term_modifiers carry assistance, device and distance; needs an --index whose store "
+                     "holds your ICF ClaML (`clin-linker vocab build --source icf-claml=icf.xml ...`)")
     run.add_argument("--threads", type=int, default=0, help="onnxruntime threads per worker (default: all cores)")
     run.add_argument("--batch-size", type=int, default=32, help="notes per model call (default 32)")
     run.add_argument("--derive-clinical-tables", action="store_true",

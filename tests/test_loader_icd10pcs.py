@@ -35,6 +35,8 @@ GEMS = [
     ("5123", "aparoscopic cholecystectomy", "0FT44ZZ", 0),
     ("5123", "aparoscopic cholecystectomy", "0FB40ZZ", 0),  # two targets in section 0: names neither
     ("0016", "ressurized treatment", "NoPCS", 1),  # no_map rows are skipped
+    # a title over 4 prefixes is too broad to name them: its codes are concepts without names
+    *[("8741", "omputerized axial tomography", code, 0) for code in ("BW20ZZZ", "BW24ZZZ", "B020ZZZ", "BR20ZZZ")],
 ]
 RESECTION = "Resection: Cutting out or off, without replacement, all of a body part"
 EXCISION = "Excision: Cutting out or off, without replacement, a portion of a body part"
@@ -106,9 +108,12 @@ def test_codes_outside_the_tables_come_from_the_gems_in_a_fallback_part(pcs_db):
         # named by the title of the ICD-9-CM code with the fewest targets (8744 maps to BW03ZZZ alone)
         "BW03ZZZ": ("Routine chest x-ray, so described", "ICD10PCS", "S"),
         "BW00ZZZ": ("Other chest x-ray", "ICD10PCS", "S"),
-        "BW0": ("Imaging BW0", "ICD10PCS Hierarchy", "C"),
-        "BW03": ("Imaging BW03", "ICD10PCS Hierarchy", "C"),
-        "BW00": ("Imaging BW00", "ICD10PCS Hierarchy", "C"),
+        "BW20ZZZ": ("Imaging BW20ZZZ", "ICD10PCS", "S"),
+        "BW24ZZZ": ("Imaging BW24ZZZ", "ICD10PCS", "S"),
+        "B020ZZZ": ("Imaging B020ZZZ", "ICD10PCS", "S"),
+        "BR20ZZZ": ("Imaging BR20ZZZ", "ICD10PCS", "S"),
+        **{prefix: (f"Imaging {prefix}", "ICD10PCS Hierarchy", "C")
+           for prefix in ("BW0", "BW03", "BW00", "BW2", "BW20", "BW24", "B02", "B020", "BR2", "BR20")},
     }
     names = {(n.concept_key, n.name) for n in gems.names}
     assert names == {("ICD10PCS:BW03ZZZ", "Routine chest x-ray, so described"), ("ICD10PCS:BW03ZZZ", "Other chest x-ray"),

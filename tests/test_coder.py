@@ -106,7 +106,7 @@ def test_lexicon_counts_pairs_seen_in_enough_notes_and_round_trips(tmp_path):
     assert again.tables == lexicon.tables and again.prior == lexicon.prior and again.n_notes == 3
 
 
-def test_train_coder_learns_a_site_habit_in_seconds(tmp_path, capsys):
+def test_train_coder_learns_a_site_habit_in_seconds(coding_nlp, tmp_path, capsys):
     # the site codes "feeling tired" as R53.83 (other fatigue): retrieval alone does not know that habit
     habit = [{"doc_id": f"t{i}", "text": f"The patient reports feeling tired. {extra}", "icd10cm": ["R53.83", *codes]}
              for i, (extra, codes) in enumerate([("She has essential hypertension.", ["I10"]),
@@ -134,3 +134,25 @@ def test_train_coder_learns_a_site_habit_in_seconds(tmp_path, capsys):
     ranked = [c["code"] for c in json.loads(result.read_text())["codes"]]
     assert ranked[:1] == ["R53.83"], ranked[:5]
     assert lines and lines[0]["coder"].startswith("clin-coder")
+
+    # a model that needs a feature this version does not compute is refused, naming it
+    artifact["feature_names"] = [*artifact["feature_names"], "a_feature_of_a_newer_version"]
+    (out / "artifact.json").write_text(json.dumps(artifact))
+    with pytest.raises(ValueError, match=r"does not compute \(a_feature_of_a_newer_version\); retrain"):
+        load_coder(linker_of(coding_nlp).resources.store, "ICD10CM", out)
+
+
+def test_the_shipped_icd10pcs_coder_codes_procedures_to_the_level_the_note_supports(tmp_path, capsys):
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text(json.dumps({"note_id": 3, "note_text": "A laparoscopic cholecystectomy was performed. A chest "
+                                 "X-ray showed no infiltrates."}) + "\n")
+    out = tmp_path / "pcs.jsonl"
+    assert main(["code", "--vocabulary", "ICD10PCS", "--notes", str(notes), "--out", str(out), "--all",
+                 "--threads", "1"]) == 0
+    line = json.loads(out.read_text())
+    assert line["coder"].startswith("clin-coder-codiesp-pcs")
+    ranked = [c["code"] for c in line["codes"]]
+    # the approach the mention names completes 0FT4 (resection of gallbladder); the chest X-ray is imaging (GEMs)
+    assert "0FT44ZZ" in ranked[:5] and "BW03ZZZ" in ranked[:5], ranked[:10]
+    completed = next(c for c in line["codes"] if c["code"] == "0FT44ZZ")
+    assert any(e["text"].lower().endswith("cholecystectomy") for e in completed["evidence"])

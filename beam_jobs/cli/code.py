@@ -37,7 +37,8 @@ def _code(args: argparse.Namespace) -> int:
     for record in rejected:
         print(f"skipped: {record['reason']}", file=sys.stderr)
     nlp = build_coding_pipeline(args.vocabulary, args.index or "", args.threads,
-                                coding_reranker_dir(args.rerank, args.no_rerank, args.coder, args.zero_shot))
+                                coding_reranker_dir(args.rerank, args.no_rerank, args.coder, args.zero_shot,
+                                                    vocabulary=args.vocabulary))
     coder = load_coder(linker_of(nlp).resources.store, args.vocabulary, args.coder, args.zero_shot,
                        excluded_flags(args.include_negated))
     valid, _ = vocabulary_codes(nlp, args.vocabulary)
@@ -73,11 +74,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         "code",
         help="each note's ranked code list (ICD-10-CM by default) with the evidence mentions, as JSONL",
         description="Code whole notes: the pipeline links every mention into --vocabulary, and the coder (the "
-        "shipped ICD-10-CM model, --coder DIR from `clin-linker train coder`, or --zero-shot) ranks each note's "
-        "codes. One JSON line per note: {note_id, coder, codes: [{code, concept_key, score, accepted, modifiers, "
-        "evidence: [{start, end, text, label, rank, score, flags, source}]}]}, best first. Negated, family and "
-        "hypothetical mentions make no code (historical and uncertain ones do). Categories that the Tabular List "
-        "does not let us complete unambiguously keep the modifier specificity=category.",
+        "shipped model of ICD10CM or ICD10PCS, --coder DIR from `clin-linker train coder`, or --zero-shot) ranks "
+        "each note's codes. One JSON line per note: {note_id, coder, codes: [{code, concept_key, score, accepted, "
+        "modifiers, evidence: [{start, end, text, label, rank, score, flags, source}]}]}, best first. Negated, "
+        "family and hypothetical mentions make no code (historical and uncertain ones do). Categories that the "
+        "Tabular List (ICD-10-PCS: the tables and the mention's approach) does not let us complete unambiguously "
+        "keep the modifier specificity=category.",
     )
     ap.add_argument("--notes", default=str(sample_notes_path()),
                     help="notes file: JSONL, CSV or Parquet with note_id and note_text (default: the sample notes)")

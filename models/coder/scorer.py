@@ -35,11 +35,15 @@ class CoderScorer:
         self._input = self._session.get_inputs()[0].name
         self._output = "probabilities"
 
-    def check_features(self, names: Sequence[str]) -> None:
-        """Fail when the caller computes other features than the model was trained on."""
-        if tuple(names) != self.feature_names:
-            raise ValueError(f"{self.info.directory}: the coder model was trained on other features "
-                             f"({len(self.feature_names)} vs {len(names)}); retrain it with `clin-linker train coder`")
+    def columns(self, names: Sequence[str]) -> list[int]:
+        """Where each of the model's features sits among the ``names`` the caller computes: a model trained before
+        a feature was added reads the features it knows. Fails when the model needs one the caller does not compute.
+        """
+        missing = [name for name in self.feature_names if name not in names]
+        if missing:
+            raise ValueError(f"{self.info.directory}: the coder model was trained on features this version does not "
+                             f"compute ({', '.join(missing)}); retrain it with `clin-linker train coder`")
+        return [list(names).index(name) for name in self.feature_names]
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
         if len(features) == 0:

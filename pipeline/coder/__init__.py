@@ -15,15 +15,17 @@ from spacy.tokens import Doc
 
 from ...models.artifacts import ARTIFACTS_DIR
 from ...ontologies.icd10cm_specificity import VOCABULARY_ID as ICD10CM
-from ...ontologies.icd10cm_specificity import Specificity
 from ...ontologies.store import ConceptStore
-from .candidates import CandidateCollector
+from .candidates import WINDOW_VOCABULARIES, CandidateCollector, specificity_of
 from .evidence import DocumentCode, Evidence
 from .trained import TrainedCoder
 from .zero_shot import DEFAULT_EXCLUDED_FLAGS, ZeroShotCoder
 
 #: The shipped coder model: ICD-10-CM, trained on the CodiEsp train notes (models/coder_codiesp/MODEL_CARD.md).
 DEFAULT_CODER_DIR = ARTIFACTS_DIR / "coder_codiesp"
+#: The shipped coder model of each vocabulary: ICD-10-PCS trained on the same notes' procedure codes
+#: (models/coder_codiesp_pcs/MODEL_CARD.md).
+SHIPPED_CODER_DIRS = {ICD10CM: DEFAULT_CODER_DIR, "ICD10PCS": ARTIFACTS_DIR / "coder_codiesp_pcs"}
 #: Candidates read per mention: the linker must keep at least this many (``clin_linker`` ``k``).
 CANDIDATES_PER_MENTION = 10
 
@@ -38,19 +40,20 @@ def load_coder(store: ConceptStore, vocabulary: str = ICD10CM, coder_dir: str | 
                threads: int = 1) -> Coder:
     """The coder of ``vocabulary`` over the linker's ``store``.
 
-    ``zero_shot``: no trained model. Otherwise ``coder_dir`` (None: the shipped one, which exists for ICD10CM only).
+    ``zero_shot``: no trained model. Otherwise ``coder_dir`` (None: the shipped one, :data:`SHIPPED_CODER_DIRS`).
     """
-    specificity = Specificity(store.concepts()) if vocabulary == ICD10CM else None
-    collector = CandidateCollector(vocabulary, specificity, CANDIDATES_PER_MENTION)
+    collector = CandidateCollector(vocabulary, specificity_of(store.concepts(), vocabulary),
+                                   CANDIDATES_PER_MENTION)
     if zero_shot:
         if coder_dir:
             raise ValueError("--zero-shot uses no coder model: drop --coder, or drop --zero-shot to use it")
         return ZeroShotCoder(collector, excluded_flags)
     if coder_dir is None:
-        if vocabulary != ICD10CM:
-            raise ValueError(f"there is no shipped coder model for {vocabulary}: train one with `clin-linker train "
-                             "coder` and pass --coder DIR, or pass --zero-shot")
-        coder_dir = DEFAULT_CODER_DIR
+        if vocabulary not in SHIPPED_CODER_DIRS:
+            raise ValueError(f"there is no shipped coder model for {vocabulary} (only "
+                             f"{', '.join(SHIPPED_CODER_DIRS)}): train one with `clin-linker train coder` and pass "
+                             "--coder DIR, or pass --zero-shot")
+        coder_dir = SHIPPED_CODER_DIRS[vocabulary]
     return TrainedCoder(collector, Path(coder_dir), excluded_flags, threads)
 
 
@@ -60,12 +63,13 @@ def excluded_flags(include_negated: bool = False) -> tuple[str, ...]:
 
 
 def coding_reranker_dir(rerank: str | None, no_rerank: bool, coder_dir: str | Path | None = None,
-                        zero_shot: bool = False, follow_coder: bool = True) -> str | None:
+                        zero_shot: bool = False, follow_coder: bool = True, vocabulary: str = ICD10CM) -> str | None:
     """``--rerank [DIR]`` / ``--no-rerank`` of a coding command as :func:`build_coding_pipeline` takes it.
 
-    Neither given: the setting the coder model was trained with (its ``artifact.json`` key ``reranker``; the
-    shipped reranker when it names one, else retrieval alone), because a coder reads scores and ranks that reranking
-    changes: the shipped coder, trained on retrieval, scores MAP 0.497 on retrieval and 0.460 on reranked candidates.
+    Neither given: the setting the coder model was trained with (``coder_dir``, None: the shipped one of
+    ``vocabulary``; its ``artifact.json`` key ``reranker``: the shipped reranker when it names one, else retrieval
+    alone), because a coder reads scores and ranks that reranking changes: the shipped coder, trained on retrieval,
+    scores MAP 0.497 on retrieval and 0.460 on reranked candidates.
     The zero-shot coder and ``train coder`` (``follow_coder`` False) read retrieval alone unless asked.
     """
     import json
@@ -75,8 +79,9 @@ def coding_reranker_dir(rerank: str | None, no_rerank: bool, coder_dir: str | Pa
     if rerank is None and not no_rerank:
         if zero_shot or not follow_coder:
             return None
-        meta = Path(coder_dir or DEFAULT_CODER_DIR) / "artifact.json"
-        trained_with = json.loads(meta.read_text()).get("reranker") if meta.exists() else None
+        coder_dir = coder_dir or SHIPPED_CODER_DIRS.get(vocabulary)
+        meta = Path(coder_dir) / "artifact.json" if coder_dir else None
+        trained_with = json.loads(meta.read_text()).get("reranker") if meta and meta.exists() else None
         if not trained_with:
             return None
     chosen = chosen_reranker_dir(rerank, no_rerank)
@@ -86,7 +91,8 @@ def coding_reranker_dir(rerank: str | None, no_rerank: bool, coder_dir: str | Pa
 def build_coding_pipeline(vocabulary: str = ICD10CM, index_dir: str = "", threads: int = 0,
                           reranker_dir: str | None = None):
     """The shipped pipeline set up for coding: ``vocabulary`` as the linker's target (every mention's candidates
-    are of it) and :data:`CANDIDATES_PER_MENTION` of them kept.
+    are of it) and :data:`CANDIDATES_PER_MENTION` of them kept (and as many window candidates for
+    :data:`.candidates.WINDOW_VOCABULARIES`).
 
     ``reranker_dir``: rerank all of them with that reranker ("" = the shipped one), so every candidate the coder
     reads carries a calibrated probability and the reranked rank; None: retrieval order and cosines.
@@ -95,5 +101,6 @@ def build_coding_pipeline(vocabulary: str = ICD10CM, index_dir: str = "", thread
 
     rerank = {"rerank": False} if reranker_dir is None else {"rerank": True, "reranker_dir": reranker_dir,
                                                               "rerank_k": CANDIDATES_PER_MENTION}
+    window = CANDIDATES_PER_MENTION if vocabulary in WINDOW_VOCABULARIES else 0
     return build_pipeline(index_dir, ner_config={"threads": threads}, threads=threads, targets=[vocabulary],
-                          k=CANDIDATES_PER_MENTION, **rerank)
+                          k=CANDIDATES_PER_MENTION, window_k=window, **rerank)

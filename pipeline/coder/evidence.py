@@ -16,8 +16,9 @@ class Evidence:
     rank: int  # 0 = the mention's best candidate of the vocabulary; -1 when the lexicon proposed the code
     score: float  # the candidate's retrieval score (1.0 = a verbatim vocabulary name), or the lexicon's share
     flags: tuple[str, ...]
-    #: "retrieval" (the linker's candidates), "lexicon" (the site's habit for the mention's text or retrieved code)
-    #: or "words" (the site's habit for a word of the note; then ``label`` is "")
+    #: "retrieval" (the linker's candidates), "window" (the linker's candidates of the mention read with its words
+    #: around it), "lexicon" (the site's habit for the mention's text or retrieved code) or "words" (the site's habit
+    #: for a word of the note; then ``label`` is "")
     source: str = "retrieval"
 
 

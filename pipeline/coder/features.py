@@ -2,11 +2,13 @@
 
 Candidates are the retrieval candidates of the note's mentions (:class:`CandidateCollector`) plus the codes the
 site's lexicon associates with its mentions' texts or retrieved codes (:mod:`.lexicon`, share >= 0.1) or with its
-words (share >= 0.2). Each mention feature is computed twice where assertion matters: over the asserted evidence
-and, prefixed ``neg_``, over the excluded one (negated, family, hypothetical mentions), so the model learns what a
-negated mention is worth here instead of a fixed rule. A word's evidence takes the flags of the mention it overlaps
-("denies cough": the pair overlaps the negated "cough"; none outside mentions). The flags only decide whether the
-evidence may make a code (``trained.py``); the word features do not read them.
+words (share >= 0.2), and, where the linker read each mention with its words around it, those candidates
+(``win_*`` features, asserted mentions only; ICD-10-PCS). Each mention feature is computed twice where assertion
+matters: over the asserted evidence and, prefixed ``neg_``, over the excluded one (negated, family, hypothetical
+mentions), so the model learns what a negated mention is worth here instead of a fixed rule. A word's evidence
+takes the flags of the mention it overlaps ("denies cough": the pair overlaps the negated "cough"; none outside
+mentions). The flags only decide whether the evidence may make a code (``trained.py``); the word features do not
+read them.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     *_PER_EVIDENCE, *(f"neg_{f}" for f in _PER_EVIDENCE), *(f"label_{label}" for label in LABELS),
     "ngram_max", "ngram_sum", "ngram_count",
     "is_uncertain", "is_historical", "first_position", "prior", "billable", "chapter_R", "chapter_VZ",
+    "win_smax", "win_rr", "win_n",
 )
 
 
@@ -43,9 +46,10 @@ def mention_key(span) -> str:
 
 
 def is_proposing(evidence: Evidence) -> bool:
-    """Whether ``evidence`` is strong enough to make a code on its own: a retrieval candidate, or a lexicon share at
-    the proposing floor (a word's co-occurrence with a code at 0.05 is context for the model, not a reason)."""
-    if evidence.source == "retrieval":
+    """Whether ``evidence`` is strong enough to make a code on its own: a retrieval (or window) candidate, or a
+    lexicon share at the proposing floor (a word's co-occurrence with a code at 0.05 is context for the model, not a
+    reason)."""
+    if evidence.source in ("retrieval", "window"):
         return True
     floor = MIN_PROPOSING_NGRAM_SHARE if evidence.source == "words" else MIN_PROPOSING_SHARE
     return evidence.score >= floor
@@ -73,7 +77,7 @@ def note_keys(doc: Doc, collector: CandidateCollector) -> dict[str, frozenset[st
     for span in doc.ents:
         mentions.add(mention_key(span))
         best = mention_candidates(span, collector.vocabulary)[:1]
-        written = collector.completed(best[0][0]) if best else None
+        written = collector.completed(best[0][0], span.text) if best else None
         if written is not None:
             retrieved.add(written[0])
     return {"mention": frozenset(mentions), "retrieved": frozenset(retrieved),
@@ -101,6 +105,12 @@ def candidate_features(doc: Doc, collector: CandidateCollector, lexicon: CodingL
         f = values[key]
         for e in candidate.evidence:
             t = tag(e.flags)
+            if e.source == "window":  # the mention read with its words around it: features of its own
+                if not t:
+                    f["win_smax"] = max(f["win_smax"], e.score)
+                    f["win_rr"] = max(f["win_rr"], 1.0 / (1 + e.rank))
+                    f["win_n"] += 1
+                continue
             f[t + "smax"] = max(f[t + "smax"], e.score)
             f[t + "rr"] = max(f[t + "rr"], 1.0 / (1 + e.rank))
             f[t + "n"] += 1
@@ -116,11 +126,11 @@ def candidate_features(doc: Doc, collector: CandidateCollector, lexicon: CodingL
         flags = span_flags(span)
         t = tag(flags)
         best = mention_candidates(span, collector.vocabulary)[:1]
-        written = collector.completed(best[0][0]) if best else None
+        written = collector.completed(best[0][0], span.text) if best else None
         lookups = [("mention", mention_key(span))] + ([("retrieved", written[0])] if written else [])
         for kind, key in lookups:
             for gold_key, share, count in lexicon.association(kind, key):
-                written_code = collector.completed(gold_key)
+                written_code = collector.completed(gold_key, span.text)
                 if written_code is None:
                     continue
                 code, modifiers = written_code

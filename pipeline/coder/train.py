@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from ...models.coder.fit import export_tree_model, fit_tree_model
 from ..evaluation.metrics import normalize_code, score_coding
-from .candidates import CandidateCollector
+from .candidates import CandidateCollector, specificity_of
 from .features import FEATURE_NAMES, candidate_features, coded_note
 from .lexicon import CodingLexicon
 from .trained import LEXICON_FILE
@@ -78,7 +78,9 @@ def train_coder(nlp: Language, collector: CandidateCollector, train_notes: list[
     """Train, pick the threshold on dev, write the artifact (model.onnx, artifact.json, lexicon) into ``out_dir``."""
     vocabulary = collector.vocabulary
     field = vocabulary.lower()
-    billable = set(collector.specificity.billable_codes()) if collector.specificity is not None else set()
+    from ..evaluation.coding import vocabulary_codes
+
+    valid, billable = vocabulary_codes(nlp, vocabulary)
     train_docs, dev_docs = read_docs(nlp, train_notes, "train"), read_docs(nlp, dev_notes, "dev")
     coded = [coded_note(d, collector, gold_keys(n[field], vocabulary)) for d, n in zip(train_docs, train_notes)]
 
@@ -96,11 +98,10 @@ def train_coder(nlp: Language, collector: CandidateCollector, train_notes: list[
     x_dev, _, dev_groups = _matrix(dev_docs, dev_notes, collector, lexicon, vocabulary, billable)
     dev_p = model.predict_proba(x_dev)[:, 1] if len(x_dev) else np.zeros(0)
     gold = [n[field] for n in dev_notes]
-    valid = None if collector.specificity is None else collector.specificity.codes()
 
     def dev_scores(threshold: float | None) -> dict:
         lists = _ranked_lists(dev_groups, dev_p, len(dev_notes), threshold)
-        return score_coding(list(zip(gold, lists)), valid, billable or None)
+        return score_coding(list(zip(gold, lists)), valid, billable)
 
     by_threshold = {t: dev_scores(t)["micro"]["f1"] for t in THRESHOLDS}
     threshold = max(THRESHOLDS, key=lambda t: (by_threshold[t], -t))
@@ -129,7 +130,6 @@ def read_notes(path: str, vocabulary: str) -> list[dict]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ...ontologies.icd10cm_specificity import Specificity
     from ..build import linker_of
     from . import CANDIDATES_PER_MENTION, build_coding_pipeline, coding_reranker_dir
 
@@ -137,8 +137,8 @@ def main(args: argparse.Namespace) -> int:
     nlp = build_coding_pipeline(args.vocabulary, args.index or "", args.threads,
                                 coding_reranker_dir(args.rerank, args.no_rerank, follow_coder=False))
     store = linker_of(nlp).resources.store
-    specificity = Specificity(store.concepts()) if args.vocabulary == "ICD10CM" else None
-    collector = CandidateCollector(args.vocabulary, specificity, CANDIDATES_PER_MENTION)
+    collector = CandidateCollector(args.vocabulary, specificity_of(store.concepts(), args.vocabulary),
+                                   CANDIDATES_PER_MENTION)
     artifact = train_coder(nlp, collector, train_notes, dev_notes, Path(args.out), args.min_notes, args.model_id)
     print(json.dumps({k: artifact[k] for k in ("model_id", "threshold", "dev", "trained_on")}, indent=2))
     print(f"wrote the coder model to {args.out} ({dt.date.today().isoformat()}); use it with --coder {args.out}")

@@ -36,7 +36,7 @@ class TrainedCoder:
                  excluded_flags: Iterable[str] = DEFAULT_EXCLUDED_FLAGS, threads: int = 1):
         directory = Path(directory)
         self.scorer = CoderScorer(directory, threads)
-        self.scorer.check_features(FEATURE_NAMES)
+        self._columns = self.scorer.columns(FEATURE_NAMES)
         vocabulary = self.scorer.info.meta.get("vocabulary")
         if vocabulary != collector.vocabulary:
             raise ValueError(f"{directory} codes into {vocabulary}, not {collector.vocabulary}: pass --vocabulary "
@@ -62,7 +62,7 @@ class TrainedCoder:
         rows = candidate_features(doc, self.collector, self.lexicon, self.excluded_flags)
         features = np.array([values for _, values in rows], dtype=np.float32).reshape(-1, len(FEATURE_NAMES))
         features[:, self._excluded_columns] = 0.0
-        probabilities = self.scorer(features)
+        probabilities = self.scorer(features[:, self._columns])
         excluded = set(self.excluded_flags)
         codes = []
         for (candidate, _), probability in zip(rows, probabilities):

@@ -220,7 +220,8 @@ def _eval_coding(args: argparse.Namespace) -> int:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
     docs = read_coded_documents(args.data, args.vocabulary, args.limit)
     nlp = build_coding_pipeline(args.vocabulary, args.index or "", args.threads,
-                                coding_reranker_dir(args.rerank, args.no_rerank, args.coder, args.zero_shot))
+                                coding_reranker_dir(args.rerank, args.no_rerank, args.coder, args.zero_shot,
+                                                    vocabulary=args.vocabulary))
     excluded = excluded_flags(args.include_negated)
     coder = load_coder(linker_of(nlp).resources.store, args.vocabulary, args.coder, args.zero_shot, excluded)
     artifacts = {**_pipeline_artifacts(nlp), "coder": coder.model_id}
@@ -240,9 +241,11 @@ def _eval_coding(args: argparse.Namespace) -> int:
 def add_coder_options(ap: argparse.ArgumentParser) -> None:
     """The options every command that codes notes takes (``eval coding``, ``code``)."""
     ap.add_argument("--vocabulary", default="ICD10CM",
-                    help="vocabulary to code into, as the store spells it (default ICD10CM)")
+                    help="vocabulary to code into, as the store spells it (default ICD10CM; the default store also "
+                         "holds ICD10PCS, SNOMED and HPO)")
     ap.add_argument("--coder", default=None, metavar="DIR",
-                    help="coder model from `clin-linker train coder` (default: the shipped ICD-10-CM one)")
+                    help="coder model from `clin-linker train coder` (default: the shipped one of --vocabulary; "
+                         "ICD10CM and ICD10PCS have one)")
     ap.add_argument("--zero-shot", action="store_true",
                     help="no coder model: rank codes by their mentions' retrieval scores alone")
     ap.add_argument("--include-negated", action="store_true",
@@ -269,7 +272,8 @@ def _register_coding(sub: argparse._SubParsersAction) -> None:
         "micro precision/recall/F1 of the accepted codes, the same at 3-character category level, and documents/s. "
         "Codes are compared after upper-casing and stripping, the dot kept as in the store's keys (R31.9). A gold "
         "code the vocabulary does not bill (a category such as R51, billable in the FY2018 edition CodiEsp was "
-        "coded with) is matched by itself or by the best-ranked predicted code under it (R51.9), once.",
+        "coded with; an ICD-10-PCS code of fewer than 7 characters, such as CodiEsp-P's BW20) is matched by itself "
+        "or by the best-ranked predicted code under it (R51.9, BW20ZZZ), once.",
     )
     ap.add_argument("--data", required=True, help="coding JSONL file (e.g. ../shared/data/coding/codiesp_en/dev.jsonl)")
     add_coder_options(ap)

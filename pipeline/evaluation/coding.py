@@ -46,15 +46,23 @@ def read_coded_documents(path: str | Path, vocabulary: str, limit: int | None = 
     return docs
 
 
+def is_billable_class(concept_class_id: str | None) -> bool:
+    """Whether a concept of this class is a code a coder writes: Athena's ICD-10-CM "3-char nonbill code" and the
+    ICD-10-PCS "ICD10PCS Hierarchy" prefixes (fewer than 7 characters) are not; every other class is."""
+    return not any(word in (concept_class_id or "") for word in ("nonbill", "Hierarchy"))
+
+
 def vocabulary_codes(nlp: Language, vocabulary: str) -> tuple[set[str], set[str]]:
     """The normalised codes the pipeline's store holds for ``vocabulary`` (the valid predictions) and those of them
-    that are billable (Athena's concept class says "billing"; vocabularies without that notion: all)."""
+    that are billable (:func:`is_billable_class`). A gold code that is not billable is matched by a predicted code
+    under it (``metrics.score_coding``): CodiEsp-P's 4-character ICD-10-PCS codes by the 7-character codes they begin.
+    """
     concepts = [c for c in linker_of(nlp).resources.store.concepts() if c.vocabulary_id == vocabulary]
     if not concepts:
         raise ValueError(f"the linker's store has no {vocabulary} concept: pass a --vocabulary it holds "
-                         "(the default store: ICD10CM, HPO)")
+                         "(the default store: ICD10CM, ICD10PCS, SNOMED, HPO)")
     codes = {normalize_code(c.concept_code) for c in concepts}
-    billable = {normalize_code(c.concept_code) for c in concepts if "nonbill" not in (c.concept_class_id or "")}
+    billable = {normalize_code(c.concept_code) for c in concepts if is_billable_class(c.concept_class_id)}
     return codes, billable
 
 

@@ -29,15 +29,10 @@ def nlp(default_index):
 @pytest.fixture(scope="session")
 def small_index(tmp_path_factory) -> Path:
     """A store + index over the hand-written custom vocabulary fixture, built with the real encoder."""
-    from clin_linker.ontologies.default_index import DEFAULT_ENCODER_DIR
-    from clin_linker.ontologies.index import build_index
-    from clin_linker.ontologies.sources import load_sources
-    from clin_linker.ontologies.store import build_store
+    from small_indexes import build_small_index
 
-    root = tmp_path_factory.mktemp("small")
-    build_store(load_sources([f"custom:SITE={FIXTURES / 'custom' / 'site_problems.csv'}"]), root / "store")
-    build_index(root / "store", DEFAULT_ENCODER_DIR, root / "index")
-    return root / "index"
+    site = FIXTURES / "custom" / "site_problems.csv"
+    return build_small_index(tmp_path_factory.mktemp("small"), [f"custom:SITE={site}"])
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ import pytest
 
 from clin_linker.beam_jobs.cli import main as cli_main
 from clin_linker.pipeline.build import build_pipeline
+from small_indexes import build_small_index
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOTE = ("Pt ambulated 200 ft with a rolling walker, min assist. "
@@ -24,16 +25,9 @@ NOTE = ("Pt ambulated 200 ft with a rolling walker, min assist. "
 
 @pytest.fixture(scope="module")
 def icf_index(tmp_path_factory) -> Path:
-    from clin_linker.ontologies.default_index import DEFAULT_ENCODER_DIR
-    from clin_linker.ontologies.index import build_index
-    from clin_linker.ontologies.sources import load_sources
-    from clin_linker.ontologies.store import build_store
-
-    root = tmp_path_factory.mktemp("icf")
-    sources = [f"icf-claml={FIXTURES / 'icf_claml' / 'icf_sample.xml'}", f"custom:CODES={FIXTURES / 'targets' / 'codes.csv'}"]
-    build_store(load_sources(sources), root / "store")
-    build_index(root / "store", DEFAULT_ENCODER_DIR, root / "index")
-    return root / "index"
+    sources = [f"icf-claml={FIXTURES / 'icf_claml' / 'icf_sample.xml'}",
+               f"custom:CODES={FIXTURES / 'targets' / 'codes.csv'}"]
+    return build_small_index(tmp_path_factory.mktemp("icf"), sources)
 
 
 def test_functioning_spans_are_coded_into_icf_and_the_other_mentions_keep_their_target(icf_index):

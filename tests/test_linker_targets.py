@@ -22,6 +22,7 @@ from clin_linker.ontologies.default_index import DEFAULT_ENCODER_DIR
 from clin_linker.ontologies.index import HnswParams, NameIndex
 from clin_linker.pipeline import linker_component  # noqa: F401  (registers the factory)
 from clin_linker.pipeline.resources import load_resources
+from small_indexes import build_small_index
 
 FIXTURES = Path(__file__).parent / "fixtures" / "targets"
 PHRASES = ("arterial hypertension", "high blood pressure", "blood in urine", "asthma")
@@ -30,15 +31,8 @@ TEXT = "Arterial hypertension. High blood pressure again. Blood in urine. Asthma
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory) -> Path:
-    from clin_linker.ontologies.index import build_index
-    from clin_linker.ontologies.sources import load_sources
-    from clin_linker.ontologies.store import build_store
-
-    root = tmp_path_factory.mktemp("targets")
     sources = [f"custom:CODES={FIXTURES / 'codes.csv'}", f"custom:PHENO={FIXTURES / 'pheno.csv'}"]
-    build_store(load_sources(sources), root / "store")
-    build_index(root / "store", DEFAULT_ENCODER_DIR, root / "index")
-    return root / "index"
+    return build_small_index(tmp_path_factory.mktemp("targets"), sources)
 
 
 def _nlp(index: Path, **linker):

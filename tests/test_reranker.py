@@ -277,15 +277,11 @@ TEXT = NOTE  # the note whose contexts the tiny model was trained on
 @pytest.fixture(scope="module")
 def vocab_index(tmp_path_factory) -> Path:
     """A store + index without any myocardial-infarction concept: 'heart attack' has no right answer in it."""
-    from clin_linker.ontologies.index import build_index
-    from clin_linker.ontologies.sources import load_sources
-    from clin_linker.ontologies.store import build_store
+    from small_indexes import build_small_index
 
     root = tmp_path_factory.mktemp("rerank_vocab")
     (root / "site.csv").write_text(VOCAB)
-    build_store(load_sources([f"custom:SITE={root / 'site.csv'}"]), root / "store")
-    build_index(root / "store", DEFAULT_ENCODER_DIR, root / "index")
-    return root / "index"
+    return build_small_index(root, [f"custom:SITE={root / 'site.csv'}"])
 
 
 def _nlp(index: Path, **linker):

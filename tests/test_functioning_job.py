@@ -55,7 +55,8 @@ def test_the_batch_job_writes_functioning_rows_with_their_modifiers(icf_index, t
                      "--index", str(icf_index), "--functioning", "--target", "CODES", "--threshold", "0.5"])
     assert code == 0, capsys.readouterr().out
     with duckdb.connect(str(out), read_only=True) as con:
-        rows = con.execute("select lexical_variant, term_modifiers, nlp_system from note_nlp order by \"offset\"").fetchall()
+        rows = con.execute('select lexical_variant, term_modifiers, nlp_system from note_nlp order by "offset"'
+                           ).fetchall()
     walking = [r for r in rows if r[0] == "ambulated 200 ft"]
     assert len(walking) == 1
     modifiers = walking[0][1]
